@@ -1,0 +1,26 @@
+"""Expression data: a synthetic generator, file readers, landmark matching and splits.
+
+Nothing here imports torch. Public names are loaded lazily, so that
+``make_expression`` works without pandas (which the readers need).
+"""
+
+import importlib
+
+# name -> submodule that defines it; one table for ``__all__`` and the loader.
+_LAZY_ATTRIBUTES = {
+    "make_expression": ".synthetic",
+    "load_l1000_landmarks": ".landmarks",
+}
+
+__all__ = list(_LAZY_ATTRIBUTES)
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRIBUTES:
+        module = importlib.import_module(_LAZY_ATTRIBUTES[name], __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
