@@ -10,6 +10,21 @@ import importlib
 _LAZY_ATTRIBUTES = {
     "make_expression": ".synthetic",
     "load_l1000_landmarks": ".landmarks",
+    "split_landmarks": ".landmarks",
+    "LandmarkMatch": ".landmarks",
+    "MissingLandmarksWarning": ".landmarks",
+    "ExpressionMeta": ".readers",
+    "read_expression": ".readers",
+    "read_gctx": ".readers",
+    "read_gct": ".readers",
+    "read_table": ".readers",
+    "read_parquet": ".readers",
+    "read_h5ad": ".readers",
+    "read_npz": ".readers",
+    "write_gct": ".readers",
+    "write_gctx": ".readers",
+    "STUDY_SPLIT": ".splits",
+    "train_val_test_split": ".splits",
 }
 
 __all__ = list(_LAZY_ATTRIBUTES)

@@ -1,11 +1,13 @@
 """The L1000 landmark genes and the split of expression tables into landmarks and targets."""
 
+import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_l1000_landmarks"]
+__all__ = ["LandmarkMatch", "MissingLandmarksWarning", "load_l1000_landmarks", "split_landmarks"]
 
 _LANDMARKS_FILE = "l1000_landmarks_978.tsv"
 
@@ -52,3 +54,244 @@ def _read_landmarks():
             keep_default_na=False,
         )
     return table
+
+
+class MissingLandmarksWarning(UserWarning):
+    """The data lacks some of the requested landmark genes."""
+
+
+_ID_COLUMNS = {"symbol": "symbol", "entrez": "entrez_id"}
+_DUPLICATES = ("mean", "first", "error")
+
+
+@dataclass
+class LandmarkMatch:
+    """How the landmark list matched the data's genes.
+
+    Attributes
+    ----------
+    matched : list of str
+        Landmark ids found in the data, in the landmark list's order (the
+        columns of ``X``).
+    missing : list of str
+        Landmark ids the data lacks.
+    n_landmarks : int
+        Length of the landmark list.
+    n_matched : int
+        ``len(matched)``.
+    n_targets : int
+        Number of target columns (``Y``).
+    n_collapsed : int
+        Number of data columns merged into others because they shared a
+        gene id (probe-level data).
+    n_unannotated : int
+        Number of data columns dropped because their gene id was missing.
+
+    Examples
+    --------
+    >>> from sklearn_dgex.datasets import LandmarkMatch
+    >>> LandmarkMatch(matched=["A"], missing=["B"], n_landmarks=2, n_targets=5).n_matched
+    1
+    """
+
+    matched: list
+    missing: list
+    n_landmarks: int
+    n_targets: int
+    n_collapsed: int = 0
+    n_unannotated: int = 0
+
+    @property
+    def n_matched(self):
+        return len(self.matched)
+
+    @property
+    def fraction_matched(self):
+        """Share of the landmark list found in the data."""
+        return self.n_matched / self.n_landmarks if self.n_landmarks else 0.0
+
+
+def split_landmarks(
+    data,
+    landmarks=None,
+    id_type="symbol",
+    *,
+    gene_ids=None,
+    duplicates="mean",
+    return_match=False,
+):
+    """Split an expression table into landmark genes (X) and target genes (Y).
+
+    Columns are matched by gene identifier, never by position. Landmarks the
+    data lacks are reported with a :class:`MissingLandmarksWarning` (a
+    landmark list typically matches 95-99% of a platform's genes; the D-GEX
+    study used the 942 of 978 L1000 landmarks its microarrays measure).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame of shape (n_samples, n_columns)
+        Expression values, one column per gene or probe.
+    landmarks : list of str or int, or pandas.DataFrame, default=None
+        The landmark ids. A DataFrame must have the column of ``id_type``
+        (``symbol`` or ``entrez_id``), as :func:`load_l1000_landmarks`
+        returns. Default: the 978 L1000 landmarks.
+    id_type : {"symbol", "entrez"}, default="symbol"
+        Kind of identifier to match: HGNC symbols (case-sensitive) or Entrez
+        gene ids (compared as integers written in text, so ``"16"``,
+        ``16`` and ``"16.0"`` agree).
+    gene_ids : array-like of shape (n_columns,) or pandas.Series, default=None
+        Gene id of each column when the columns are not gene ids, e.g. the
+        symbol of each microarray probe (``meta.genes["symbols"]`` of
+        :func:`read_npz`). A Series is aligned on the column names.
+        Columns whose id is missing or empty are dropped. Default: the
+        column names themselves.
+    duplicates : {"mean", "first", "error"}, default="mean"
+        What to do with columns sharing a gene id (several probes of one
+        gene): average them, keep the first, or raise. Applies to landmarks
+        and targets alike, so that every column of X and Y is one gene.
+    return_match : bool, default=False
+        Also return a :class:`LandmarkMatch` describing the matching.
+
+    Returns
+    -------
+    X : pandas.DataFrame of shape (n_samples, n_matched)
+        Landmark genes, in the order of the landmark list.
+    Y : pandas.DataFrame of shape (n_samples, n_targets)
+        Every other gene, in the data's order; no landmark is a target.
+    match : LandmarkMatch
+        Only with ``return_match=True``.
+
+    Raises
+    ------
+    ValueError
+        If no landmark matches (wrong ``id_type``, or probe ids without
+        ``gene_ids``), or ``duplicates="error"`` and ids repeat.
+
+    See Also
+    --------
+    load_l1000_landmarks : The default landmark list.
+    sklearn_dgex.datasets.read_expression : Read the data from a file.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from sklearn_dgex.datasets import split_landmarks
+    >>> data = pd.DataFrame([[1.0, 2.0, 3.0, 4.0]],
+    ...                     columns=["p1", "p2", "p3", "p4"])
+    >>> symbols = ["AARS", "AARS", "TP53", "MYC"]
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     X, Y, match = split_landmarks(data, landmarks=["AARS", "ABCB6"],
+    ...                                   gene_ids=symbols, return_match=True)
+    >>> X.to_dict("list"), list(Y.columns), match.missing
+    ({'AARS': [1.5]}, ['TP53', 'MYC'], ['ABCB6'])
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(
+            "data must be a pandas DataFrame whose columns are gene ids "
+            f"(see sklearn_dgex.datasets.read_expression), got {type(data).__name__}."
+        )
+    if id_type not in _ID_COLUMNS:
+        raise ValueError(f"id_type must be one of {sorted(_ID_COLUMNS)}, got {id_type!r}.")
+    if duplicates not in _DUPLICATES:
+        raise ValueError(f"duplicates must be one of {list(_DUPLICATES)}, got {duplicates!r}.")
+    wanted = _landmark_ids(landmarks, id_type)
+    keys = _column_keys(data, gene_ids, id_type)
+    annotated = keys.notna().to_numpy()
+    genes, n_collapsed = _one_column_per_gene(data.loc[:, annotated], keys[annotated], duplicates)
+    is_landmark = genes.columns.isin(wanted)
+    matched = [gene for gene in wanted if gene in set(genes.columns[is_landmark])]
+    if not matched:
+        raise ValueError(
+            f"none of the {len(wanted)} landmarks matches a column of data by {id_type}; "
+            "check id_type, or pass gene_ids= when the columns are probe ids "
+            f"(first columns: {list(map(str, data.columns[:3]))})."
+        )
+    missing = [gene for gene in wanted if gene not in set(matched)]
+    match = LandmarkMatch(
+        matched=matched,
+        missing=missing,
+        n_landmarks=len(wanted),
+        n_targets=int((~is_landmark).sum()),
+        n_collapsed=n_collapsed,
+        n_unannotated=int((~annotated).sum()),
+    )
+    if missing:
+        warnings.warn(
+            f"data lacks {len(missing)} of {len(wanted)} landmarks "
+            f"({match.n_matched} matched), e.g. {missing[:10]}.",
+            MissingLandmarksWarning,
+            stacklevel=2,
+        )
+    X, Y = genes.loc[:, matched], genes.loc[:, ~is_landmark]
+    return (X, Y, match) if return_match else (X, Y)
+
+
+def _landmark_ids(landmarks, id_type):
+    if landmarks is None:
+        landmarks = load_l1000_landmarks()
+    if isinstance(landmarks, pd.DataFrame):
+        column = _ID_COLUMNS[id_type]
+        if column not in landmarks.columns:
+            raise ValueError(
+                f"landmarks has no {column!r} column for id_type={id_type!r}; "
+                f"columns: {list(landmarks.columns)}."
+            )
+        landmarks = landmarks[column]
+    if isinstance(landmarks, str):
+        raise TypeError("landmarks must be a list of ids, not a single string.")
+    ids = _normalised_ids(pd.Series(list(landmarks), dtype=object), id_type).dropna()
+    return list(dict.fromkeys(ids))
+
+
+def _column_keys(data, gene_ids, id_type):
+    if gene_ids is None:
+        keys = pd.Series(data.columns, dtype=object)
+    elif isinstance(gene_ids, pd.Series):
+        keys = gene_ids.reindex(data.columns)
+        keys = pd.Series(keys.to_numpy(), dtype=object)
+    else:
+        keys = pd.Series(list(gene_ids), dtype=object)
+        if len(keys) != data.shape[1]:
+            raise ValueError(
+                f"gene_ids has {len(keys)} entries but data has {data.shape[1]} columns."
+            )
+    return _normalised_ids(keys, id_type)
+
+
+def _normalised_ids(ids, id_type):
+    text = ids.map(lambda value: None if pd.isna(value) else str(value).strip())
+    text = text.where(text.notna() & (text != ""))
+    if id_type == "entrez":
+        # "16", 16 and "16.0" are one gene; non-integers stay as they are
+        # (e.g. "100133684 /// 2621" of a multi-gene probe, which matches no landmark).
+        numbers = pd.to_numeric(text, errors="coerce")
+        integral = numbers.notna() & (numbers % 1 == 0)
+        text = text.where(~integral, numbers[integral].astype("Int64").astype(str))
+    return text
+
+
+def _one_column_per_gene(data, keys, duplicates):
+    keys = pd.Index(keys.to_numpy(), dtype=object)
+    if not keys.has_duplicates:
+        genes = data.copy()
+        genes.columns = keys.astype(str)
+        return genes, 0
+    repeated = keys[keys.duplicated()].unique()
+    if duplicates == "error":
+        raise ValueError(
+            f"{len(repeated)} gene id(s) label more than one column, e.g. {list(repeated[:5])}; "
+            "use duplicates='mean' or 'first'."
+        )
+    n_collapsed = int(keys.duplicated().sum())
+    if duplicates == "first":
+        keep = ~keys.duplicated()
+        genes = data.loc[:, keep].copy()
+        genes.columns = keys[keep].astype(str)
+        return genes, n_collapsed
+    # Mean over the probes of each gene; pandas' groupby skips NaN.
+    codes, uniques = pd.factorize(keys)
+    means = data.T.groupby(codes, sort=True).mean().T
+    means.columns = pd.Index(uniques.astype(str))
+    return means.astype(data.dtypes.iloc[0], copy=False), n_collapsed
