@@ -40,6 +40,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = [
+    "STUDY_SAMPLE_SIZES",
     "DEAgreementResult",
     "ModeratedTTestResult",
     "agreement_scores",
@@ -49,6 +50,10 @@ __all__ = [
     "moderated_ttest",
     "select_clusters",
 ]
+
+
+# The sample sizes of the D-GEX study's DE experiment (Figs. 7-10).
+STUDY_SAMPLE_SIZES = (12, 20, 40, 80, 160)
 
 
 # --------------------------------------------------------------------------- #
@@ -940,7 +945,7 @@ def de_agreement(
     Y_true,
     Y_pred,
     *,
-    sample_sizes=(12, 20, 40, 80, 160),
+    sample_sizes=STUDY_SAMPLE_SIZES,
     n_repeats=10_000,
     n_cluster_samples=2000,
     min_cluster_size=None,

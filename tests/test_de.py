@@ -2,8 +2,10 @@
 benchmarks/de_report.py."""
 
 import doctest
+import importlib
 import math
 import pathlib
+import sys
 import warnings
 
 import numpy as np
@@ -28,6 +30,13 @@ from sklearn_dgex.de import (
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _de_report():
+    """benchmarks/de_report.py; ``benchmarks`` is a package at the repository root."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("benchmarks.de_report")
 
 
 # --------------------------------------------------------------------------- #
@@ -200,15 +209,15 @@ def test_benjamini_hochberg_skips_nans_like_r(rng):
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("zero_division", [0.0, 1.0])
 def test_agreement_scores_equal_scikit_learn(rng, zero_division):
-    true = rng.uniform(size=(40, 60)) < rng.uniform(0, 0.5, size=(40, 1))
-    pred = rng.uniform(size=(40, 60)) < rng.uniform(0, 0.5, size=(40, 1))
+    true = rng.uniform(size=(24, 60)) < rng.uniform(0, 0.5, size=(24, 1))
+    pred = rng.uniform(size=(24, 60)) < rng.uniform(0, 0.5, size=(24, 1))
     # degenerate rows: nothing called anywhere, everything called, one side empty
     true[0], pred[0] = False, False
     true[1], pred[1] = True, True
     true[2], pred[2] = False, True
     true[3], pred[3] = True, False
     scores = agreement_scores(true, pred, zero_division=zero_division)
-    for r in range(40):
+    for r in range(24):
         t, p = true[r], pred[r]
         for beta in (0.5, 1, 2):
             expected = fbeta_score(t, p, beta=beta, zero_division=zero_division)
@@ -365,3 +374,53 @@ def test_de_agreement_rejects_nan_predictions(rng):
 def test_docstring_examples_run():
     failures, attempted = doctest.testmod(de, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert attempted > 10 and failures == 0
+
+
+# --------------------------------------------------------------------------- #
+# benchmarks/de_report.py
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def two_model_result():
+    rng = np.random.default_rng(5)
+    Y, _ = _clustered_profiles(rng, sizes=(80, 80), n_genes=60, spread=0.4)
+    preds = {"good": Y + rng.normal(0, 0.2, Y.shape), "poor": Y + rng.normal(0, 0.8, Y.shape)}
+    return de_agreement(Y, preds, sample_sizes=(6, 12, 24), n_repeats=60, random_state=0)
+
+
+def test_report_writes_tables_csvs_and_non_empty_pngs(two_model_result, tmp_path):
+    de_report = _de_report()
+    paths = de_report.write_de_report(two_model_result, tmp_path)
+    figures = [paths[k] for k in ("f1", "mcc", "f1_differences", "mcc_differences")]
+    for png in figures:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    table = paths["table"].read_text()
+    for needle in ("| 6 | good |", "| 24 | poor |", "good − poor", "Wilcoxon p", "MCC"):
+        assert needle in table
+    with open(paths["scores"]) as handle:
+        assert sum(1 for _ in handle) == 1 + 2 * 3 * 60
+    with open(paths["comparisons"]) as handle:
+        assert sum(1 for _ in handle) == 1 + 3 * 5
+
+
+def test_report_table_numbers_match_the_result(two_model_result):
+    de_report = _de_report()
+    lines = de_report.de_scores_table(two_model_result).splitlines()
+    row = next(line for line in lines if line.startswith("| 12 | good |"))
+    f1 = two_model_result.get("f1", "good", 12)
+    lo, med, hi = np.percentile(f1, [10, 50, 90])
+    assert f"{med:.3f} [{lo:.3f}, {hi:.3f}]" in row
+    with pytest.raises(ValueError, match="two or more models"):
+        single = de_agreement(
+            np.repeat(np.eye(2) * 5, 30, axis=0) + np.random.default_rng(0).normal(size=(60, 2)),
+            {"m": np.random.default_rng(1).normal(size=(60, 2))},
+            sample_sizes=(6,),
+            n_repeats=3,
+            random_state=0,
+        )
+        de_report.plot_de_differences(single, "f1", "unused.png")
+
+
+def test_report_docstring_examples_run():
+    de_report = _de_report()
+    failures, attempted = doctest.testmod(de_report, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 5 and failures == 0
