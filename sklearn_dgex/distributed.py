@@ -505,7 +505,8 @@ def trial_scope(device="auto", n_threads=None):
     Meant for an estimator's ``fit``: resolves ``device`` on the worker
     (:func:`resolve_device`), sets torch's threads to the worker's share of
     the cores (:func:`worker_torch_threads`) and restores them afterwards,
-    and on exit hands cached GPU memory back (:func:`free_gpu_memory`).
+    and, on a GPU, hands cached memory back (:func:`free_gpu_memory`) on entry
+    (what earlier trials on this worker left) and on exit.
 
     Parameters
     ----------
@@ -536,6 +537,10 @@ def trial_scope(device="auto", n_threads=None):
     threads = worker_torch_threads(n_threads)
     import torch
 
+    if resolved.startswith("cuda"):
+        # A previous trial's model may still sit in a reference cycle on this
+        # worker: collect it before this one allocates, not after an OOM.
+        free_gpu_memory()
     previous = torch.get_num_threads()
     if threads != previous:
         torch.set_num_threads(threads)

@@ -282,3 +282,25 @@ def test_dgex_grid_search_on_ray_equals_sequential():
         rtol=1e-6,
         atol=1e-7,
     )
+
+
+# -- the "Sweeps on a cluster" page ---------------------------------------------------------
+
+
+def test_docs_page_code_compiles_and_names_exist():
+    import ast
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "distributed.rst"
+    text = page.read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", text)
+    assert len(blocks) >= 5
+    for block in blocks:
+        tree = ast.parse("\n".join(line[3:] for line in block.splitlines()))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "sklearn_dgex.distributed":
+                for alias in node.names:
+                    assert hasattr(dist, alias.name), alias.name
+    for name in re.findall(r":func:`~sklearn_dgex\.distributed\.(\w+)`", text):
+        assert name in dist.__all__, name
