@@ -294,10 +294,10 @@ def mmae(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
         Predicted expression.
     sample_weight : array-like of shape (n_samples,), default=None
         Non-negative sample weights.
-    multioutput : {"uniform_average", "raw_values"} or array-like of shape \
-            (n_genes,), default="uniform_average"
+    multioutput : {"uniform_average", "raw_values"} or array-like, default="uniform_average"
         ``"uniform_average"``: equation (2); ``"raw_values"``: the per-gene
-        errors (as :func:`per_gene_mae`); an array: non-negative gene weights.
+        errors (as :func:`per_gene_mae`); an array of shape (n_genes,):
+        non-negative gene weights.
 
     Returns
     -------
@@ -358,11 +358,10 @@ def rmse(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
         Predicted expression.
     sample_weight : array-like of shape (n_samples,), default=None
         Non-negative sample weights.
-    multioutput : {"uniform_average", "raw_values"} or array-like of shape \
-            (n_genes,), default="uniform_average"
+    multioutput : {"uniform_average", "raw_values"} or array-like, default="uniform_average"
         ``"uniform_average"``: root of the mean over all entries;
-        ``"raw_values"``: one RMSE per gene; an array: root of the
-        gene-weighted mean of the per-gene mean squared errors.
+        ``"raw_values"``: one RMSE per gene; an array of shape (n_genes,):
+        root of the gene-weighted mean of the per-gene mean squared errors.
 
     Returns
     -------

@@ -419,10 +419,10 @@ def _symmetric_with_nan_diagonal(upper, rows, cols, n):
 # --------------------------------------------------------------------------
 # Bootstrap confidence interval
 # --------------------------------------------------------------------------
-# Index entries per block of resamples. A block of 2**21 entries needs 16 MiB
-# of indices and 8 MiB of gathered values, whatever the sample size, so
-# memory stays bounded by about 25 MiB per thread.
-_BOOT_BLOCK_ENTRIES = 1 << 21
+# Index entries per block of resamples. A block of 2**20 entries needs 8 MiB
+# of indices, 4 MiB of random words and 4 MiB of gathered values whatever the
+# sample size, so memory stays bounded by about 17 MiB per thread.
+_BOOT_BLOCK_ENTRIES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -621,12 +621,13 @@ def bootstrap_ci(
     interval's under-coverage for skewed errors and small samples; for tens
     of thousands of samples both agree closely.
 
-    The resampling is vectorised in blocks of about 2**21 drawn indices, so
-    memory is bounded (about 25 MiB per thread plus 8 bytes per resample)
-    whatever ``n_boot`` and the sample size. Measured on this project's
-    2-core CI machine (numpy 2.4, shared with other jobs), 100,000 resamples
-    of 19,000 samples took about 7 s with ``n_jobs=None`` and about 5 s with
-    ``n_jobs=2``; see docs/metrics.rst for the measurements.
+    The resampling is vectorised in blocks of about 2**20 drawn indices, so
+    memory is bounded (about 17 MiB per thread plus 8 bytes per resample)
+    whatever ``n_boot`` and the sample size. Measured with
+    ``benchmarks/bootstrap_speed.py`` on this project's 2-core CI machine
+    (numpy 2.4, shared with other jobs), 100,000 resamples of 19,000
+    samples took 7.6 s of CPU time and 17.5 MiB of peak numpy memory; see
+    docs/metrics.rst for the measurements.
 
     Parameters
     ----------

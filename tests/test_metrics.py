@@ -2,6 +2,7 @@
 
 import doctest
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -427,6 +428,18 @@ def test_docstring_examples_run():
         metrics, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
     )
     assert result.attempted > 10
+    assert result.failed == 0
+
+
+def test_docs_page_examples_run():
+    page = Path(__file__).resolve().parents[1] / "docs" / "metrics.rst"
+    result = doctest.testfile(
+        str(page),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        verbose=False,
+    )
+    assert result.attempted > 20
     assert result.failed == 0
 
 
