@@ -1,0 +1,320 @@
+"""The benchmark presets, as data: the single source of truth for ``benchmarks/run.py``.
+
+A preset names a data set (the synthetic default at some scale, or the user's
+own file), the models to compare, their training budget and the statistics
+settings. ``run.py`` reads nothing about a study from anywhere else, and the
+documentation (``docs/benchmarks.rst``) describes these tables.
+
+Model kinds
+-----------
+``"linear"``
+    :class:`sklearn.linear_model.LinearRegression` (the LINCS baseline).
+``"ridge"``
+    :class:`sklearn.linear_model.RidgeCV`, alpha chosen by efficient
+    leave-one-out on the training split (the stronger linear anchor).
+``"knn"``
+    :class:`sklearn.neighbors.KNeighborsRegressor` whose ``k`` is chosen on
+    the validation split among ``params["k_grid"]`` (the D-GEX paper's KNN-GE).
+``"mlp"``
+    :class:`sklearn_dgex.FlexibleMLPRegressor` with ``params``.
+``"dgex"``
+    :class:`sklearn_dgex.DGEXRegressor` with ``params``. ``budget_width=W``
+    is resolved by ``run.py`` to ``param_budget`` = the weights of a dense
+    D-GEX network of width ``W`` on the run's data, so that every variant of a
+    preset holds the same number of weights (the study's Table 1 idea at any
+    scale).
+
+Network parameters are merged in this order: the estimator's defaults, the
+preset's ``network_defaults``, the model's ``params``, then ``--epochs`` and
+``--device`` from the command line.
+"""
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+MODEL_KINDS = ("linear", "ridge", "knn", "mlp", "dgex")
+NETWORK_KINDS = ("mlp", "dgex")
+
+# Names of the D-GEX study's architectures (T-D-GEX, C-D-GEX, TR-D-GEX, CR-D-GEX).
+DGEX_ARCH_LABELS = {"dense": "dense", "t": "T", "c": "C", "tr": "TR", "cr": "CR"}
+
+# Tower counts of Table 1 of the D-GEX study (their widths live in sklearn_dgex.nn.budget).
+STUDY_TOWERS = (1, 2, 3, 4, 5, 6, 8, 10, 12)
+
+# k values tried by KNN-GE on the validation split.
+KNN_K_GRID = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a preset: a unique name, a kind and its parameters."""
+
+    name: str
+    kind: str
+    params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"ModelSpec {self.name!r}: kind must be one of {MODEL_KINDS}")
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    @property
+    def is_network(self):
+        return self.kind in NETWORK_KINDS
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Shape of the synthetic default (``sklearn_dgex.datasets.make_expression``)."""
+
+    n_samples: int
+    n_landmarks: int
+    n_targets: int
+    generator: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self):
+        object.__setattr__(self, "generator", MappingProxyType(dict(self.generator)))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A complete benchmark: data, models, training budget and statistics settings.
+
+    Attributes
+    ----------
+    threshold_factor : float
+        The "epochs to threshold" error threshold is ``threshold_factor`` times
+        the best validation RMSE among the linear baselines (LinearRegression,
+        RidgeCV) on the same validation split; a network "reaches" it in the
+        first epoch whose validation RMSE is at or below it. Relative to the
+        data, so the same preset is meaningful on any scale of expression.
+    threshold_rmse : float or None
+        A fixed threshold instead (the flexible-MLP study used RMSE 0.08 on its
+        own data); overrides ``threshold_factor`` when set.
+    torch_threads : int or None
+        CPU threads of torch during the run (None: torch's default).
+    gpu_overrides : mapping
+        Fields replaced when the run's device is CUDA ("scaled to the machine").
+    """
+
+    name: str
+    description: str
+    data: DataSpec
+    models: tuple
+    epochs: int
+    network_defaults: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    val_size: float = 0.15
+    test_size: float = 0.15
+    n_boot: int = 10_000
+    alpha: float = 1e-4
+    threshold_factor: float = 1.0
+    threshold_rmse: float | None = None
+    expected_runtime: str = ""
+    torch_threads: int | None = None
+    gpu_overrides: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self):
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "network_defaults", MappingProxyType(dict(self.network_defaults)))
+        object.__setattr__(self, "gpu_overrides", MappingProxyType(dict(self.gpu_overrides)))
+        names = [spec.name for spec in self.models]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"Preset {self.name!r}: duplicate model names {duplicates}")
+
+
+def _baselines(k_grid=KNN_K_GRID):
+    return (
+        ModelSpec("LinearRegression", "linear"),
+        ModelSpec("RidgeCV", "ridge"),
+        ModelSpec("KNN-GE", "knn", {"k_grid": k_grid}),
+    )
+
+
+def dgex_name(arch, towers):
+    """The study's name of a D-GEX variant, e.g. ``dgex_name("cr", 5) == "CR-D-GEX-5"``."""
+    if arch == "dense":
+        return "D-GEX-dense"
+    return f"{DGEX_ARCH_LABELS[arch]}-D-GEX-{towers}"
+
+
+def _dgex(arch, towers, **params):
+    return ModelSpec(dgex_name(arch, towers), "dgex", {"arch": arch, "towers": towers, **params})
+
+
+def _dgex_grid(archs, tower_counts, **params):
+    return tuple(_dgex(arch, towers, **params) for arch in archs for towers in tower_counts)
+
+
+# The six configurations of the flexible-MLP study (000_622427ef178ff397.txt, section 2.5).
+# "Standard configuration for other parameters" is read as the estimator's defaults
+# (ReLU, Adam at 1e-3, no weight decay), which is what the study's code would fall back to.
+MLP_STUDY_MODELS = (
+    ModelSpec(
+        "MLP-baseline",
+        "mlp",
+        {
+            "hidden_layer_sizes": (256, 256, 256, 256),
+            "activation": "leaky_relu(0.1)",
+            "output_activation": "elu(0.01)",
+            "optimizer": "adam",
+            "lr": 1e-4,
+            "batch_size": 27,
+        },
+    ),
+    ModelSpec(
+        "MLP-AdamW",
+        "mlp",
+        {
+            "hidden_layer_sizes": (256, 128),
+            "activation": "relu",
+            "optimizer": "adamw",
+            "lr": 1e-3,
+            "weight_decay": 0.01,
+        },
+    ),
+    ModelSpec("MLP-wider", "mlp", {"hidden_layer_sizes": (512, 512), "activation": "relu"}),
+    ModelSpec(
+        "MLP-dropout",
+        "mlp",
+        {"hidden_layer_sizes": (256, 128), "activation": "relu", "dropout": 0.2},
+    ),
+    ModelSpec("MLP-deeper", "mlp", {"hidden_layer_sizes": (256, 128, 64), "activation": "relu"}),
+    ModelSpec(
+        "MLP-batchnorm",
+        "mlp",
+        {"hidden_layer_sizes": (256, 128), "activation": "relu", "batch_norm": True},
+    ),
+)
+
+# Training settings of the D-GEX study: Nadam, the stepped schedule, dropout 0.25.
+DGEX_STUDY_TRAINING = {"optimizer": "nadam", "lr": 5e-4, "lr_schedule": "dgex"}
+
+PRESETS = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            name="smoke",
+            description="Seconds: every model kind on a tiny problem, for the test suite.",
+            data=DataSpec(n_samples=160, n_landmarks=24, n_targets=40),
+            models=(
+                *_baselines(k_grid=(1, 3, 5)),
+                ModelSpec("MLP-AdamW", "mlp", {"hidden_layer_sizes": (16, 8)}),
+                _dgex("dense", 1, budget_width=16),
+                _dgex("t", 2, budget_width=16),
+                *_dgex_grid(("cr",), (1, 2), budget_width=16),
+            ),
+            epochs=3,
+            network_defaults={"batch_size": 32, "optimizer": "adamw", "lr": 1e-3},
+            n_boot=200,
+            # Tiny networks gain nothing from threads, and two pytest workers share 2 cores.
+            torch_threads=1,
+            expected_runtime="about 5 s",
+        ),
+        Preset(
+            name="default",
+            description=(
+                "What `make bench` runs: D-GEX dense, T, C and CR at one weight budget, the "
+                "flexible MLP and the linear and KNN baselines on the synthetic default at a "
+                "reduced scale."
+            ),
+            data=DataSpec(n_samples=4000, n_landmarks=942, n_targets=1000),
+            models=(
+                *_baselines(),
+                ModelSpec(
+                    "MLP-AdamW",
+                    "mlp",
+                    {
+                        "hidden_layer_sizes": (256, 128),
+                        "optimizer": "adamw",
+                        "lr": 1e-3,
+                        "weight_decay": 0.01,
+                    },
+                ),
+                _dgex("dense", 1, budget_width=512),
+                *_dgex_grid(("t", "c", "cr"), (4,), budget_width=512),
+            ),
+            epochs=40,
+            network_defaults={"batch_size": 128, "optimizer": "nadam", "lr": 1e-3},
+            n_boot=10_000,
+            expected_runtime="about 4-5 min on 2 CPU cores",
+        ),
+        Preset(
+            name="mlp-study",
+            description=(
+                "The six configurations of the flexible-MLP study (000_622427ef178ff397) "
+                "beside the linear and KNN baselines."
+            ),
+            data=DataSpec(n_samples=4000, n_landmarks=942, n_targets=1000),
+            models=(*_baselines(), *MLP_STUDY_MODELS),
+            epochs=100,
+            network_defaults={"batch_size": 64},
+            n_boot=10_000,
+            expected_runtime="about 15 min on 2 CPU cores",
+        ),
+        Preset(
+            name="towers",
+            description=(
+                "T, C, TR and CR D-GEX over tower counts at one weight budget (the study's "
+                "Table 2 and Fig. 4), scaled to the machine: small on a CPU, larger on a GPU."
+            ),
+            data=DataSpec(n_samples=4000, n_landmarks=942, n_targets=1000),
+            models=(
+                *_baselines(),
+                *_dgex_grid(("t", "c", "tr", "cr"), (1, 2, 3, 4, 6, 8), budget_width=384),
+            ),
+            epochs=30,
+            network_defaults={"batch_size": 128, "optimizer": "nadam", "lr": 1e-3},
+            n_boot=10_000,
+            expected_runtime="about 25 min on 2 CPU cores; minutes on a GPU",
+            gpu_overrides={
+                "data": DataSpec(n_samples=40_000, n_landmarks=942, n_targets=4759),
+                "models": (
+                    *_baselines(),
+                    *_dgex_grid(("t", "c", "tr", "cr"), STUDY_TOWERS, budget_width=2000),
+                ),
+                "epochs": 100,
+                "network_defaults": {"batch_size": 256, **DGEX_STUDY_TRAINING},
+            },
+        ),
+        Preset(
+            name="paper",
+            description=(
+                "The D-GEX study at full scale, for a GPU: 942 landmarks -> 9,518 targets as two "
+                "networks of 4,759 (n_target_splits=2), Table 1 widths, Nadam, the stepped "
+                "schedule, 600 epochs, all four architectures at all nine tower counts."
+            ),
+            data=DataSpec(n_samples=126_102, n_landmarks=942, n_targets=9518),
+            models=(
+                *_baselines(),
+                *_dgex_grid(
+                    ("t", "c", "tr", "cr"),
+                    STUDY_TOWERS,
+                    param_budget="study",
+                    n_target_splits=2,
+                    dropout=0.25,
+                ),
+            ),
+            epochs=600,
+            network_defaults={"batch_size": 256, **DGEX_STUDY_TRAINING},
+            # The study's val/test fractions: 18,895 and 18,951 of 126,102 profiles.
+            val_size=18_895 / 126_102,
+            test_size=18_951 / 126_102,
+            n_boot=100_000,
+            expected_runtime=(
+                "GPU only: about 20 min per pair of networks at 1-2 s per epoch, so about 12 h "
+                "for all 36; subset with --models, e.g. 'T-D-GEX-1,CR-D-GEX-5'"
+            ),
+        ),
+    )
+}
+
+DEFAULT_PRESET = "default"
+
+
+def get_preset(name):
+    """The preset called ``name``; a clear error lists the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown preset {name!r}; expected one of {sorted(PRESETS)}") from None

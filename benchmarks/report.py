@@ -1,0 +1,432 @@
+"""Tables, files and figures of a benchmark run (``benchmarks/run.py`` writes them with this).
+
+Every function takes the list of :class:`ModelResult` of the models that
+finished, so that an interrupted run still gets its files. Figures use the
+``Agg`` backend: no display is needed.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._results import COLUMNS
+
+# Colours by model kind, so that a figure reads the same across presets.
+KIND_COLOURS = {
+    "linear": "#7f7f7f",
+    "ridge": "#4d4d4d",
+    "knn": "#bcbd22",
+    "mlp": "#1f77b4",
+    "dgex": "#d62728",
+}
+ARCH_COLOURS = {"t": "#1f77b4", "c": "#ff7f0e", "tr": "#2ca02c", "cr": "#d62728"}
+ARCH_LABELS = {"t": "T-D-GEX", "c": "C-D-GEX", "tr": "TR-D-GEX", "cr": "CR-D-GEX"}
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def write_results(results, out_dir, meta):
+    """results.json (``meta`` + one record per model) and results.csv (one row per model)."""
+    out_dir = Path(out_dir)
+    records = [result.record() for result in results]
+    payload = {"meta": meta, "models": records}
+    (out_dir / "results.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    with open(out_dir / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        for record in records:
+            writer.writerow(
+                {**record, "details": json.dumps(record["details"], default=_json_default)}
+            )
+    return [out_dir / "results.json", out_dir / "results.csv"]
+
+
+def write_histories(results, out_dir):
+    """Per-epoch histories of the networks: histories.json (by model) and histories.csv (long)."""
+    out_dir = Path(out_dir)
+    histories = {result.model: result.history for result in results if result.history}
+    (out_dir / "histories.json").write_text(json.dumps(histories, indent=1, default=_json_default))
+    keys = ["model", *_history_keys(histories)]
+    with open(out_dir / "histories.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        for model, history in histories.items():
+            for row in history:
+                writer.writerow({"model": model, **row})
+    return [out_dir / "histories.json", out_dir / "histories.csv"]
+
+
+def write_per_sample_errors(results, out_dir):
+    """per_sample_mae.csv: each test sample's MAE under each model (the Wilcoxon tests' input)."""
+    path = Path(out_dir) / "per_sample_mae.csv"
+    with_errors = [result for result in results if result.per_sample_mae is not None]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([result.model for result in with_errors])
+        if with_errors:
+            for row in np.column_stack([r.per_sample_mae for r in with_errors]):
+                writer.writerow([f"{value:.6g}" for value in row])
+    return [path]
+
+
+def write_wilcoxon(names, matrix, pvalues, out_dir):
+    """wilcoxon.csv (+1: row model significantly better than column model) and its p-values."""
+    paths = [Path(out_dir) / "wilcoxon.csv", Path(out_dir) / "wilcoxon_pvalues.csv"]
+    for path, values, cell in zip(paths, (matrix, pvalues), (str, "{:.3g}".format)):
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row vs column", *names])
+            for name, row in zip(names, values):
+                writer.writerow([name, *(cell(value) for value in row)])
+    return paths
+
+
+def _history_keys(histories):
+    keys = []
+    for history in histories.values():
+        for row in history:
+            keys.extend(key for key in row if key not in keys)
+    if "epoch" in keys:
+        keys.remove("epoch")
+        keys.insert(0, "epoch")
+    return keys
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------------- table
+
+TABLE_COLUMNS = (
+    ("Model", lambda r: r.model),
+    ("Test MMAE [95% CI]", lambda r: f"{r.mmae:.4f} [{r.mmae_ci_low:.4f}, {r.mmae_ci_high:.4f}]"),
+    ("Test RMSE", lambda r: f"{r.rmse:.4f}"),
+    ("Params", lambda r: _human(r.n_parameters)),
+    ("Neurons", lambda r: _human(r.n_neurons)),
+    ("Fit (s)", lambda r: f"{r.fit_time_s:.1f}"),
+    ("Predict (s)", lambda r: f"{r.predict_time_s:.2f}"),
+    ("Train samples/s", lambda r: _human(r.train_samples_per_s)),
+    ("Best epoch", lambda r: _or_dash(r.best_epoch, r.epochs)),
+    ("Epochs to thr.", lambda r: _epochs_to_threshold_cell(r)),
+    ("Genes < LR MAE", lambda r: _percent(r.genes_beating_linear)),
+)
+
+
+def markdown_table(results):
+    """The results as a GitHub-flavoured Markdown table, best test MMAE first."""
+    header = [name for name, _ in TABLE_COLUMNS]
+    rows = [[cell(result) for _, cell in TABLE_COLUMNS] for result in ranked(results)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def results_markdown(results, meta):
+    """results.md: what was run, on what, then the table and the threshold's definition."""
+    lines = [
+        f"# Benchmark `{meta['preset']}`",
+        "",
+        f"- Date: {meta['date']}",
+        f"- Machine: {meta['machine']}",
+        f"- Command: `{meta['command']}`",
+        f"- Data: {meta['data']['source']} — {meta['data']['n_landmarks']} landmarks → "
+        f"{meta['data']['n_targets']} targets; train/val/test = {meta['data']['n_train']}/"
+        f"{meta['data']['n_val']}/{meta['data']['n_test']}",
+        f"- Error threshold: validation RMSE {_threshold_text(meta)}",
+        f"- Wall time: {meta.get('wall_time_s', float('nan')):.0f} s"
+        + (" (interrupted: partial results)" if meta.get("interrupted") else ""),
+        "",
+        markdown_table(results),
+        "",
+        'Test MMAE with its bootstrap 95% CI over test samples; "Genes < LR MAE" is the share of '
+        "target genes whose test MAE is lower than LinearRegression's.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _threshold_text(meta):
+    threshold = meta.get("threshold") or {}
+    value = threshold.get("value")
+    if value is None:
+        return "n/a"
+    return f"{value:.4f} ({threshold.get('definition', '')})"
+
+
+def ranked(results):
+    """Results sorted by test MMAE (best first)."""
+    return sorted(results, key=lambda result: result.mmae)
+
+
+def _human(value):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    value = float(value)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}" if value != int(value) else str(int(value))
+
+
+def _or_dash(value, total=None):
+    if value is None:
+        return "—"
+    return f"{value}/{total}" if total else str(value)
+
+
+def _epochs_to_threshold_cell(result):
+    if not result.is_network:
+        return "—"
+    return "not reached" if result.epochs_to_threshold is None else str(result.epochs_to_threshold)
+
+
+def _percent(value):
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_convergence(results, path, *, threshold=None, metric="val_rmse"):
+    """Validation RMSE against epochs per network (the flexible-MLP study's Fig. 1)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for result in results:
+        epochs = [row["epoch"] for row in result.history if row.get(metric) is not None]
+        values = [row[metric] for row in result.history if row.get(metric) is not None]
+        if values:
+            ax.plot(epochs, values, label=result.model, linewidth=1.4)
+    for result in results:
+        if not result.is_network:
+            ax.axhline(result.val_rmse, linestyle=":", linewidth=1, color=KIND_COLOURS[result.kind])
+            ax.annotate(
+                result.model,
+                (1, result.val_rmse),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color=KIND_COLOURS[result.kind],
+            )
+    if threshold is not None:
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation RMSE")
+    ax.set_title("Convergence")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_best_error(results, path):
+    """Test MMAE (with bootstrap 95% CI) and RMSE per model (the flexible-MLP study's Fig. 2)."""
+    plt = _pyplot()
+    ordered = ranked(results)[::-1]
+    names = [result.model for result in ordered]
+    colours = [KIND_COLOURS[result.kind] for result in ordered]
+    mmae = np.array([result.mmae for result in ordered])
+    ci = np.array([[r.mmae - r.mmae_ci_low, r.mmae_ci_high - r.mmae] for r in ordered]).T
+    height = max(3.0, 0.35 * len(names) + 1.2)
+    fig, (ax_mmae, ax_rmse) = plt.subplots(1, 2, figsize=(10, height), sharey=True)
+    ax_mmae.barh(names, mmae, xerr=ci, color=colours, capsize=2)
+    ax_mmae.set_xlabel("test MMAE (95% bootstrap CI)")
+    ax_rmse.barh(names, [result.rmse for result in ordered], color=colours)
+    ax_rmse.set_xlabel("test RMSE")
+    for ax, values in ((ax_mmae, mmae), (ax_rmse, [r.rmse for r in ordered])):
+        low, high = float(np.min(values)), float(np.max(values))
+        ax.set_xlim(max(0.0, low - 0.15 * (high - low + 1e-12) - 0.02 * high), high * 1.05)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Error per model (best at the top)")
+    return _save(fig, path)
+
+
+def plot_speed_vs_parameters(results, path):
+    """Training samples/s against parameter count (the flexible-MLP study's Fig. 3)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for result in results:
+        if result.n_parameters:
+            ax.scatter(
+                result.n_parameters, result.train_samples_per_s, color=KIND_COLOURS[result.kind]
+            )
+            ax.annotate(
+                result.model,
+                (result.n_parameters, result.train_samples_per_s),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("training samples / s")
+    ax.set_title("Training speed against model size")
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def plot_epochs_to_threshold(results, path, *, threshold=None):
+    """Epochs until the validation RMSE reaches the threshold (the flexible-MLP study's Fig. 4)."""
+    plt = _pyplot()
+    networks = [result for result in results if result.is_network]
+    fig, ax = plt.subplots(figsize=(7.5, max(3.0, 0.35 * len(networks) + 1.2)))
+    for index, result in enumerate(networks):
+        reached = result.epochs_to_threshold is not None
+        value = result.epochs_to_threshold if reached else (result.epochs or 0)
+        ax.barh(
+            index,
+            value,
+            color=KIND_COLOURS[result.kind],
+            hatch=None if reached else "//",
+            alpha=1.0 if reached else 0.35,
+        )
+        ax.annotate(
+            str(value) if reached else f"not reached in {value}",
+            (value, index),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
+    ax.set_yticks(range(len(networks)), [result.model for result in networks])
+    ax.invert_yaxis()
+    title = "Epochs to the error threshold"
+    if threshold is not None:
+        title += f" (validation RMSE ≤ {threshold:.4f})"
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("epochs")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def tower_series(results):
+    """``{arch: [(towers, result), ...]}`` for the D-GEX variants with a tower count."""
+    series = {}
+    for result in results:
+        arch = result.details.get("arch")
+        if result.kind == "dgex" and arch in ARCH_LABELS:
+            series.setdefault(arch, []).append((result.details["towers"], result))
+    return {arch: sorted(points, key=lambda point: point[0]) for arch, points in series.items()}
+
+
+def has_tower_sweep(results):
+    """True when some architecture was run at two or more tower counts."""
+    return any(len({t for t, _ in points}) > 1 for points in tower_series(results).values())
+
+
+def plot_towers(results, path):
+    """Test MMAE against the number of towers per architecture (the D-GEX study's Fig. 4)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for arch, points in tower_series(results).items():
+        towers = [t for t, _ in points]
+        mmae = np.array([r.mmae for _, r in points])
+        err = np.array([[r.mmae - r.mmae_ci_low, r.mmae_ci_high - r.mmae] for _, r in points]).T
+        ax.errorbar(
+            towers,
+            mmae,
+            yerr=err,
+            marker="o",
+            capsize=2,
+            label=ARCH_LABELS[arch],
+            color=ARCH_COLOURS[arch],
+        )
+    for result in results:
+        if result.kind == "dgex" and result.details.get("arch") == "dense":
+            ax.axhline(result.mmae, color="black", linestyle=":", label=result.model)
+    ax.set_xlabel("towers")
+    ax.set_ylabel("test MMAE")
+    ax.set_title("MMAE against the number of towers at one weight budget")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_wilcoxon(names, matrix, path, *, alpha):
+    """Pairwise Wilcoxon matrix (the D-GEX study's Figs. 5 and 6).
+
+    Black: the row model is significantly better than the column model; white:
+    significantly worse; grey: no significant difference at ``alpha``.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+
+    size = max(4.0, 0.38 * len(names) + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = np.asarray(matrix, dtype=float)
+    ax.imshow(image, cmap=ListedColormap(["white", "#b0b0b0", "black"]), vmin=-1, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xticks(np.arange(-0.5, len(names)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(names)), minor=True)
+    ax.grid(which="minor", color="#808080", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
+    ax.set_title(
+        f"Wilcoxon signed-rank on per-sample MAE, α = {alpha:g}\n"
+        "black: row better than column; white: worse; grey: no significant difference",
+        fontsize=9,
+    )
+    return _save(fig, path)
+
+
+def plot_beats_linear(results, path):
+    """Share of target genes on which each model's test MAE beats LinearRegression's."""
+    plt = _pyplot()
+    scored = [r for r in ranked(results) if r.genes_beating_linear is not None][::-1]
+    fig, ax = plt.subplots(figsize=(7, max(3.0, 0.35 * len(scored) + 1.2)))
+    shares = [100 * result.genes_beating_linear for result in scored]
+    ax.barh([r.model for r in scored], shares, color=[KIND_COLOURS[r.kind] for r in scored])
+    for index, share in enumerate(shares):
+        ax.annotate(
+            f"{share:.1f}%",
+            (share, index),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
+    ax.set_xlim(0, 110)
+    ax.axvline(50, color="black", linestyle=":", linewidth=1)
+    ax.set_xlabel("% of target genes with lower test MAE than LinearRegression")
+    ax.set_title("Genes on which each model beats linear regression")
+    return _save(fig, path)
+
+
+def significance_matrix(results, *, alpha):
+    """Models (best MMAE first) and the matrix of the pairwise Wilcoxon signed-rank tests.
+
+    ``matrix[i, j]`` is +1 when model ``i`` has significantly lower per-sample
+    MAE than model ``j`` at ``alpha`` (two-sided test, no correction, as in the
+    D-GEX study), -1 when significantly higher, else 0.
+    """
+    from sklearn_dgex.stats import pairwise_wilcoxon
+
+    ordered = ranked(results)
+    outcome = pairwise_wilcoxon({r.model: r.per_sample_mae for r in ordered}, alpha=alpha)
+    return list(outcome.names), np.asarray(outcome.significance, dtype=int), outcome.pvalues

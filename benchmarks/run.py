@@ -1,0 +1,555 @@
+"""The comparison study: D-GEX variants and flexible MLPs against linear regression and KNN.
+
+Run ``python benchmarks/run.py`` (what ``make bench`` does) or pick a preset::
+
+    python benchmarks/run.py --preset smoke
+    python benchmarks/run.py --preset mlp-study --epochs 50
+    python benchmarks/run.py --preset paper --device cuda --models 'T-D-GEX-1,CR-D-GEX-5'
+    python benchmarks/run.py --data my.h5ad --landmarks my_landmarks.txt
+
+Presets are data in ``benchmarks/presets.py``; the protocol (splits, what the
+validation split is used for, the error threshold) is in
+``benchmarks/_models.py`` and ``docs/benchmarks.rst``. Everything is written to
+``--out`` (default ``bench_out/<preset>``): results.json/.csv/.md, per-epoch
+histories, per-sample errors, the Wilcoxon matrix and the PNG figures.
+Ctrl-C stops the model in training and writes the results of those that finished.
+"""
+
+import argparse
+import datetime
+import fnmatch
+import os
+import platform
+import shlex
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable, so ``benchmarks`` is a package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import report
+from benchmarks._data import synthetic_data, user_data
+from benchmarks._models import fit_and_evaluate, ridge_reference_rmse
+from benchmarks.presets import DEFAULT_PRESET, PRESETS, get_preset
+
+EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description=(
+            "Benchmark D-GEX and flexible-MLP regressors against LinearRegression, RidgeCV and "
+            "KNN on the synthetic default or on your own expression data."
+        ),
+        epilog="Presets: "
+        + "; ".join(f"{name} ({p.expected_runtime})" for name, p in PRESETS.items()),
+    )
+    parser.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        choices=sorted(PRESETS),
+        help="what to run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="FILE",
+        help="your own expression matrix (samples x genes; CSV/TSV, GCT, GCTX, "
+        "Parquet, h5ad, npz) instead of the synthetic default",
+    )
+    parser.add_argument(
+        "--landmarks",
+        type=Path,
+        metavar="FILE",
+        help="landmark genes of --data: one identifier per line, or a table "
+        "with a 'symbol' or 'entrez_id' column (default: the 978 L1000 genes)",
+    )
+    parser.add_argument(
+        "--id-type",
+        default="symbol",
+        choices=("symbol", "entrez"),
+        help="identifier type of the landmark list (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gene-column",
+        metavar="NAME",
+        help="gene annotation of --data to match landmarks on instead of its column ids, "
+        "e.g. 'symbols' for a probe-level npz",
+    )
+    parser.add_argument(
+        "--genes-in",
+        choices=("columns", "rows"),
+        help="orientation of a --data table (CSV/TSV/Parquet/npz; default: genes in columns)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="'auto', 'cpu', 'cuda' or 'cuda:N' for the networks "
+        "(default: %(default)s; auto picks CUDA when present)",
+    )
+    parser.add_argument(
+        "--models",
+        metavar="NAMES",
+        help="comma-separated model names or shell patterns of the preset "
+        "(case-insensitive), e.g. 'RidgeCV,CR-D-GEX-*'; see --list",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive_int,
+        metavar="N",
+        help="training epochs of every network (default: the preset's)",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default: bench_out/<preset>)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the data, the split, the networks and the bootstrap (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-samples",
+        type=_positive_int,
+        metavar="N",
+        help="number of profiles: of the synthetic data, or a random subset "
+        "of --data (default: the preset's / all)",
+    )
+    parser.add_argument(
+        "--n-boot",
+        type=_positive_int,
+        metavar="N",
+        help="bootstrap resamples for the MMAE intervals (default: the preset's)",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars or log lines (the table is still written)",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="print the presets and their models, then exit"
+    )
+    return parser
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def list_presets():
+    lines = []
+    for name, preset in PRESETS.items():
+        lines.append(f"{name}: {preset.description} [{preset.expected_runtime}]")
+        lines.extend(f"    {spec.name} ({spec.kind})" for spec in preset.models)
+    return "\n".join(lines)
+
+
+def select_models(preset, pattern_text):
+    """The preset's models named by ``--models`` (names or shell patterns, case-insensitive)."""
+    if not pattern_text:
+        return list(preset.models)
+    patterns = [part.strip() for part in pattern_text.split(",") if part.strip()]
+    selected = []
+    for pattern in patterns:
+        matches = [
+            spec
+            for spec in preset.models
+            if fnmatch.fnmatchcase(spec.name.lower(), pattern.lower())
+        ]
+        if not matches:
+            valid = ", ".join(spec.name for spec in preset.models)
+            raise ValueError(
+                f"--models: {pattern!r} matches no model of preset {preset.name!r}; "
+                f"valid names: {valid}"
+            )
+        selected.extend(spec for spec in matches if spec not in selected)
+    # Preset order, so that the linear baselines (which set the threshold) come first.
+    return [spec for spec in preset.models if spec in selected]
+
+
+def resolve_device(device):
+    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def scaled_preset(preset, device):
+    """The preset "scaled to the machine": its ``gpu_overrides`` applied on CUDA."""
+    if device.startswith("cuda") and preset.gpu_overrides:
+        return replace(preset, **preset.gpu_overrides)
+    return preset
+
+
+# ---------------------------------------------------------------------------- one run
+
+
+@dataclass
+class BenchmarkRun:
+    """A finished (or interrupted) run: what ``--de`` and the writers work from."""
+
+    preset: object
+    data: object
+    results: list = field(default_factory=list)
+    threshold: dict = field(default_factory=dict)
+    interrupted: bool = False
+    wall_time_s: float = 0.0
+
+
+def network_params(spec, preset, data, *, epochs, device, seed):
+    """The estimator parameters of a network spec: preset defaults, spec, command line."""
+    params = {**preset.network_defaults, **spec.params}
+    params.update(max_epochs=epochs or preset.epochs, device=device, random_state=seed)
+    budget_width = params.pop("budget_width", None)
+    if budget_width is not None:
+        params["param_budget"] = _dense_budget(params, data, budget_width)
+    return params
+
+
+def _dense_budget(params, data, width):
+    from sklearn_dgex.nn.budget import dense_budget
+
+    n_out = -(-data.n_targets // params.get("n_target_splits", 1))  # the larger half
+    kwargs = {
+        key: params[key]
+        for key in ("n_hidden_layers", "activation", "output_activation")
+        if key in params
+    }
+    return dense_budget(data.n_landmarks, n_out, width, **kwargs)
+
+
+def model_params(spec, preset, data, args):
+    if spec.is_network:
+        return network_params(
+            spec, preset, data, epochs=args.epochs, device=args.device, seed=args.seed
+        )
+    return dict(spec.params)
+
+
+class _Interrupt:
+    """Ctrl-C bookkeeping: the first SIGINT flags the run and interrupts the work at hand.
+
+    skorch ends a fit early (and returns normally) on KeyboardInterrupt, so the
+    flag, not the exception, tells that the model in training did not finish.
+    A second Ctrl-C gets Python's default behaviour.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def handler(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self.handler)
+        except ValueError:  # not the main thread: leave signals alone
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def run_benchmark(preset, specs, data, args, *, log, progress):
+    """Fit and evaluate ``specs`` in order; stop cleanly on Ctrl-C."""
+    run = BenchmarkRun(preset=preset, data=data)
+    started = time.perf_counter()
+    n_boot = args.n_boot or preset.n_boot
+    interrupt = _Interrupt()
+    with interrupt.installed(), torch_threads(preset.torch_threads), progress(specs) as model_bar:
+        for spec in specs:
+            model_bar.set_description(f"{spec.name:<20}")
+            if spec.is_network and not run.threshold:
+                run.threshold = error_threshold(preset, run.results, data, log)
+            try:
+                params = model_params(spec, preset, data, args)
+                with progress.epochs(spec, params) as epoch_bar:
+                    result = fit_and_evaluate(
+                        spec,
+                        params,
+                        data,
+                        n_boot=n_boot,
+                        seed=args.seed,
+                        threshold=run.threshold.get("value"),
+                        epoch_bar=epoch_bar,
+                    )
+            except KeyboardInterrupt:
+                interrupt.requested = True
+            if interrupt.requested:
+                run.interrupted = True
+                log(
+                    f"Interrupted during {spec.name}: writing the {len(run.results)} "
+                    "finished model(s)."
+                )
+                break
+            run.results.append(result)
+            model_bar.update(1)
+            log(
+                f"{spec.name}: test MMAE {result.mmae:.4f}, RMSE {result.rmse:.4f}, "
+                f"fit {result.fit_time_s:.1f} s"
+            )
+    add_genes_beating_linear(run.results)
+    run.wall_time_s = time.perf_counter() - started
+    return run
+
+
+@contextmanager
+def torch_threads(n_threads):
+    """Run with ``n_threads`` torch CPU threads (unchanged for None), restored afterwards."""
+    if n_threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def error_threshold(preset, results, data, log):
+    """The validation RMSE that counts as "reached" for epochs-to-threshold."""
+    if preset.threshold_rmse is not None:
+        return {"value": preset.threshold_rmse, "definition": "fixed by the preset"}
+    linear = [r for r in results if r.kind in ("linear", "ridge")]
+    if linear:
+        best = min(linear, key=lambda r: r.val_rmse)
+        reference, name = best.val_rmse, best.model
+    else:
+        log("No linear baseline selected: fitting RidgeCV for the error threshold only.")
+        reference, name = ridge_reference_rmse(data), "RidgeCV"
+    return {
+        "value": preset.threshold_factor * reference,
+        "definition": f"{preset.threshold_factor:g} x the validation RMSE of {name}, the best "
+        "linear baseline",
+        "reference_model": name,
+        "factor": preset.threshold_factor,
+    }
+
+
+def add_genes_beating_linear(results):
+    """Share of genes on which each model's test MAE is below LinearRegression's."""
+    from sklearn_dgex.metrics import share_of_genes_better
+
+    linear = next((r for r in results if r.kind == "linear"), None)
+    if linear is None:
+        return
+    for result in results:
+        if result is not linear:
+            result.genes_beating_linear = share_of_genes_better(
+                result.per_gene_mae, linear.per_gene_mae
+            )
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def machine_description(device):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [
+                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
+            ]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    text = f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} CPU cores"
+    import torch
+
+    text += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(torch.device(device))}"
+    return text
+
+
+def run_meta(run, args, argv, specs):
+    return {
+        "preset": run.preset.name,
+        "description": run.preset.description,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_description(args.device),
+        "device": args.device,
+        "command": "python benchmarks/run.py " + shlex.join(argv),
+        "seed": args.seed,
+        "epochs": args.epochs or run.preset.epochs,
+        "n_boot": args.n_boot or run.preset.n_boot,
+        "alpha": run.preset.alpha,
+        "data": run.data.describe(),
+        "threshold": run.threshold,
+        "models_requested": [spec.name for spec in specs],
+        "models_finished": [result.model for result in run.results],
+        "interrupted": run.interrupted,
+        "wall_time_s": run.wall_time_s,
+    }
+
+
+def write_outputs(run, out_dir, meta, log):
+    """Every file and figure of the run; figures that need missing models are skipped."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = run.results
+    written = report.write_results(results, out_dir, meta)
+    written += report.write_histories(results, out_dir)
+    written += report.write_per_sample_errors(results, out_dir)
+    (out_dir / "results.md").write_text(report.results_markdown(results, meta))
+    written.append(out_dir / "results.md")
+    written += write_figures(run, out_dir, log)
+    return written
+
+
+def write_figures(run, out_dir, log):
+    results = run.results
+    networks = [r for r in results if r.is_network]
+    threshold = run.threshold.get("value")
+    figures = []
+    if not results:
+        return figures
+    figures.append(report.plot_best_error(results, out_dir / "best_error.png"))
+    if networks:
+        figures.append(
+            report.plot_convergence(results, out_dir / "convergence.png", threshold=threshold)
+        )
+        figures.append(
+            report.plot_epochs_to_threshold(
+                networks, out_dir / "epochs_to_threshold.png", threshold=threshold
+            )
+        )
+    if any(r.n_parameters for r in results):
+        figures.append(
+            report.plot_speed_vs_parameters(results, out_dir / "speed_vs_parameters.png")
+        )
+    if report.has_tower_sweep(results):
+        figures.append(report.plot_towers(results, out_dir / "towers.png"))
+    if len(results) >= 2:
+        names, matrix, pvalues = report.significance_matrix(results, alpha=run.preset.alpha)
+        report.write_wilcoxon(names, matrix, pvalues, out_dir)
+        figures.append(
+            report.plot_wilcoxon(names, matrix, out_dir / "wilcoxon.png", alpha=run.preset.alpha)
+        )
+    if any(r.genes_beating_linear is not None for r in results):
+        figures.append(report.plot_beats_linear(results, out_dir / "beats_linear.png"))
+    else:
+        log("No LinearRegression result: skipping beats_linear.png.")
+    return figures
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """tqdm bars: one over the models, one over the epochs of the network in training."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    @contextmanager
+    def __call__(self, specs):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=len(specs), unit="model", disable=not self.enabled, position=0, dynamic_ncols=True
+        )
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    @contextmanager
+    def epochs(self, spec, params):
+        if not (self.enabled and spec.is_network):
+            yield None
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=params["max_epochs"],
+            unit="epoch",
+            desc=f"  {spec.name}",
+            leave=False,
+            position=1,
+            dynamic_ncols=True,
+        )
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def load_data(preset, args):
+    split = {"val_size": preset.val_size, "test_size": preset.test_size, "random_state": args.seed}
+    if args.data is not None:
+        return user_data(
+            args.data,
+            landmarks_path=args.landmarks,
+            id_type=args.id_type,
+            gene_column=args.gene_column,
+            genes_in=args.genes_in,
+            n_samples=args.n_samples,
+            **split,
+        )
+    if args.landmarks is not None:
+        raise ValueError("--landmarks needs --data (the synthetic default has its own landmarks)")
+    return synthetic_data(preset.data, n_samples=args.n_samples, **split)
+
+
+def main(argv=None):
+    """Run the benchmark; returns the exit status (0, or 130 when interrupted)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        print(list_presets())
+        return 0
+    log = (lambda message: None) if args.quiet else (lambda message: print(message, flush=True))
+    try:
+        args.device = resolve_device(args.device)
+        preset = scaled_preset(get_preset(args.preset), args.device)
+        specs = select_models(preset, args.models)
+        out_dir = args.out or Path("bench_out") / preset.name
+        log(
+            f"Preset {preset.name!r}: {len(specs)} model(s); device {args.device}; "
+            f"writing to {out_dir}"
+        )
+        data = load_data(preset, args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    info = data.describe()
+    log(
+        f"Data: {info['source']}: {info['n_landmarks']} landmarks -> {info['n_targets']} "
+        f"targets; train/val/test {info['n_train']}/{info['n_val']}/{info['n_test']}"
+    )
+    run = run_benchmark(preset, specs, data, args, log=log, progress=Progress(not args.quiet))
+    meta = run_meta(run, args, argv, specs)
+    write_outputs(run, out_dir, meta, log)
+    if run.results:
+        print(report.markdown_table(run.results))
+    log(f"Wrote results and figures to {out_dir} in {run.wall_time_s:.0f} s.")
+    return EXIT_INTERRUPTED if run.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
