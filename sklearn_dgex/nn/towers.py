@@ -53,17 +53,46 @@ def half_split(width):
     return (width + 1) // 2
 
 
+def _shifted_copy(x, split, shift):
+    """One pass over ``x``: copy the first halves, move the second halves."""
+    towers = x.shape[-2]
+    s = shift % towers
+    out = torch.empty_like(x)
+    out[..., :split] = x[..., :split]
+    if s == 0:
+        out[..., split:] = x[..., split:]
+    else:
+        out[..., s:, split:] = x[..., : towers - s, split:]
+        out[..., :s, split:] = x[..., towers - s :, split:]
+    return out
+
+
+class _ShiftSecondHalves(torch.autograd.Function):
+    # torch.roll + torch.cat would make about three passes over the activations
+    # forward and as many backward; this makes one each way, which matters at
+    # small widths, where a permutation costs a noticeable share of the matmul.
+    @staticmethod
+    def forward(ctx, x, split, shift):
+        ctx.split, ctx.shift = split, shift
+        return _shifted_copy(x, split, shift)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _shifted_copy(grad, ctx.split, -ctx.shift), None, None
+
+
 def shift_second_halves(x, split, shift):
     """Move every tower's second half ``shift`` towers along, cyclically.
 
-    Returns ``y`` with ``y[:, t, :split] = x[:, t, :split]`` and
-    ``y[:, t, split:] = x[:, (t - shift) mod T, split:]``: ``shift=-1`` gathers
+    Returns ``y`` with ``y[..., t, :split] = x[..., t, :split]`` and
+    ``y[..., t, split:] = x[..., (t - shift) mod T, split:]`` (like
+    ``torch.roll`` on the second halves): ``shift=-1`` gathers
     ``(A_t, B_(t+1))`` into slot ``t`` (into the crossing blocks), ``shift=1``
-    undoes it.
+    undoes it. Differentiable; one pass over ``x`` forward and backward.
 
     Parameters
     ----------
-    x : torch.Tensor of shape (batch, towers, width)
+    x : torch.Tensor of shape (..., towers, width)
     split : int
         Size of the first half.
     shift : int
@@ -71,7 +100,7 @@ def shift_second_halves(x, split, shift):
 
     Returns
     -------
-    torch.Tensor of shape (batch, towers, width)
+    torch.Tensor of the shape of ``x``
 
     Examples
     --------
@@ -83,8 +112,7 @@ def shift_second_halves(x, split, shift):
             [ 4.,  5., 10., 11.],
             [ 8.,  9.,  2.,  3.]])
     """
-    second = torch.roll(x[..., split:], shifts=shift, dims=-2)
-    return torch.cat((x[..., :split], second), dim=-1)
+    return _ShiftSecondHalves.apply(x, split, shift)
 
 
 def glorot_uniform_(tensor, fan_in, fan_out):
@@ -173,8 +201,14 @@ class TowerLinear(nn.Module):
             nn.init.zeros_(self.bias)
 
     def forward(self, x):
-        crossing = self.cross and self.towers > 1
-        if crossing:
+        if self.towers == 1:
+            # One block (a crossing layer's neighbour is itself): a plain matmul,
+            # since bmm with a batch of one is slower on CPU.
+            y = x.squeeze(-2) @ self.weight[0]
+            if self.bias is not None:
+                y = y + self.bias[0]
+            return y.unsqueeze(-2)
+        if self.cross:
             x = shift_second_halves(x, self.split, -1)
         # (B, T, w) -> (T, B, w) is a strided view; bmm reads it without a copy.
         x_towers = x.transpose(0, 1)
@@ -183,7 +217,7 @@ class TowerLinear(nn.Module):
         else:
             y = torch.baddbmm(self.bias.unsqueeze(1), x_towers, self.weight)
         y = y.transpose(0, 1)
-        if crossing:
+        if self.cross:
             y = shift_second_halves(y, self.split, 1)
         return y
 
