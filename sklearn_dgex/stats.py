@@ -497,8 +497,8 @@ def _resample_indices(seed, n_resamples, n, out):
     Each 64-bit word of a fast SFC64 generator gives two 32-bit numbers, each
     mapped to ``floor(u * n / 2**32)`` (Lemire's multiply-shift without
     rejection: every index has probability 1/n within a relative ``n / 2**32``,
-    4e-6 for 19,000 samples, far below the Monte Carlo error). This is about
-    4x faster than ``Generator.integers``.
+    4e-6 for 19,000 samples, far below the Monte Carlo error). Measured here,
+    this is about 1.7x faster than ``Generator.integers(..., dtype=np.uint32)``.
     """
     size = n_resamples * n
     words = np.random.SFC64(seed).random_raw((size + 1) // 2)
