@@ -19,6 +19,7 @@ class BenchmarkData:
     landmark_names: list
     target_names: list
     source: str
+    landmark_match: dict | None = None
 
     @property
     def n_landmarks(self):
@@ -29,7 +30,7 @@ class BenchmarkData:
         return self.Y_train.shape[1]
 
     def describe(self):
-        return {
+        info = {
             "source": self.source,
             "n_landmarks": self.n_landmarks,
             "n_targets": self.n_targets,
@@ -37,6 +38,9 @@ class BenchmarkData:
             "n_val": len(self.X_val),
             "n_test": len(self.X_test),
         }
+        if self.landmark_match is not None:
+            info["landmark_match"] = self.landmark_match
+        return info
 
 
 def synthetic_data(data_spec, *, n_samples=None, val_size, test_size, random_state):
@@ -97,11 +101,21 @@ def user_data(
             )
         gene_ids = meta.genes[gene_column].to_numpy()
     landmarks = None if landmarks_path is None else read_landmark_list(landmarks_path, id_type)
-    X, Y = split_landmarks(data, landmarks, id_type=id_type, gene_ids=gene_ids)
+    X, Y, match = split_landmarks(
+        data, landmarks, id_type=id_type, gene_ids=gene_ids, return_match=True
+    )
     if n_samples is not None and n_samples < len(X):
         rows = np.sort(np.random.default_rng(random_state).choice(len(X), n_samples, replace=False))
         X, Y = X.iloc[rows], Y.iloc[rows]
-    return _split(X, Y, str(data_path), val_size, test_size, random_state)
+    split = _split(X, Y, str(data_path), val_size, test_size, random_state)
+    split.landmark_match = {
+        "n_landmarks": match.n_landmarks,
+        "n_matched": match.n_matched,
+        "missing": list(match.missing),
+        "n_collapsed": match.n_collapsed,
+        "n_unannotated": match.n_unannotated,
+    }
+    return split
 
 
 def read_landmark_list(path, id_type="symbol"):

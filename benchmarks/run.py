@@ -37,6 +37,7 @@ from benchmarks._data import synthetic_data, user_data
 from benchmarks._models import fit_and_evaluate, ridge_reference_rmse
 from benchmarks.presets import DEFAULT_PRESET, PRESETS, get_preset
 
+EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
@@ -180,12 +181,16 @@ def select_models(preset, pattern_text):
 
 
 def resolve_device(device):
-    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
-    if device != "auto":
-        return device
+    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; checked up front."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: torch sees no CUDA device; use 'cpu' or 'auto'")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"--device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return device
 
 
 def scaled_preset(preset, device):
@@ -207,6 +212,7 @@ class BenchmarkRun:
     results: list = field(default_factory=list)
     threshold: dict = field(default_factory=dict)
     interrupted: bool = False
+    error: str | None = None
     wall_time_s: float = 0.0
 
 
@@ -294,6 +300,10 @@ def run_benchmark(preset, specs, data, args, *, log, progress):
                     )
             except KeyboardInterrupt:
                 interrupt.requested = True
+            except Exception as error:  # keep what finished, then report the failure
+                run.error = f"{spec.name}: {type(error).__name__}: {error}"
+                log(f"Failed: {run.error}")
+                break
             if interrupt.requested:
                 run.interrupted = True
                 log(
@@ -401,6 +411,7 @@ def run_meta(run, args, argv, specs):
         "models_requested": [spec.name for spec in specs],
         "models_finished": [result.model for result in run.results],
         "interrupted": run.interrupted,
+        "error": run.error,
         "wall_time_s": run.wall_time_s,
     }
 
@@ -516,8 +527,19 @@ def load_data(preset, args):
     return synthetic_data(preset.data, n_samples=args.n_samples, **split)
 
 
+def landmark_summary(match, shown=10):
+    """One line: how many landmarks the user's data had, and which were missing."""
+    text = f"Landmarks: {match['n_matched']} of {match['n_landmarks']} found in the data"
+    missing = [str(gene) for gene in match["missing"]]
+    if missing:
+        text += f"; missing: {', '.join(missing[:shown])}" + (
+            ", ..." if len(missing) > shown else ""
+        )
+    return text
+
+
 def main(argv=None):
-    """Run the benchmark; returns the exit status (0, or 130 when interrupted)."""
+    """Run the benchmark; returns the exit status (0; 1 if a model failed; 130 on Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -542,12 +564,20 @@ def main(argv=None):
         f"Data: {info['source']}: {info['n_landmarks']} landmarks -> {info['n_targets']} "
         f"targets; train/val/test {info['n_train']}/{info['n_val']}/{info['n_test']}"
     )
+    if info.get("landmark_match"):
+        log(landmark_summary(info["landmark_match"]))
     run = run_benchmark(preset, specs, data, args, log=log, progress=Progress(not args.quiet))
     meta = run_meta(run, args, argv, specs)
     write_outputs(run, out_dir, meta, log)
     if run.results:
         print(report.markdown_table(run.results))
     log(f"Wrote results and figures to {out_dir} in {run.wall_time_s:.0f} s.")
+    if run.error:
+        print(
+            f"benchmarks/run.py: a model failed, results of the others kept: {run.error}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_INTERRUPTED if run.interrupted else 0
 
 
