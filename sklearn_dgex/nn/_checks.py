@@ -4,9 +4,10 @@ from numbers import Integral, Real
 
 
 def check_int(name, value, minimum=1):
-    """Raise ValueError unless ``value`` is an integer (not a bool) ``>= minimum``."""
+    """``value`` as an int; ValueError unless it is an integer (not a bool) ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def check_dropout(dropout):

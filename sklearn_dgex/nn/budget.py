@@ -28,10 +28,12 @@ _DEFAULT_ACTIVATION = "taaf_sigmoid"
 
 
 def _check_shape(n_in, n_out, towers, n_hidden_layers):
-    check_int("n_in", n_in, 1)
-    check_int("n_out", n_out, 1)
-    check_int("towers", towers, 1)
-    check_int("n_hidden_layers", n_hidden_layers, 1)
+    return (
+        check_int("n_in", n_in),
+        check_int("n_out", n_out),
+        check_int("towers", towers),
+        check_int("n_hidden_layers", n_hidden_layers),
+    )
 
 
 def _coefficients(n_in, n_out, towers, n_hidden_layers, activation, output_activation):
@@ -88,8 +90,8 @@ def count_parameters(
     >>> count_parameters(942, 4759, towers=5, width=4615)  # Table 1 of the study
     256977621
     """
-    _check_shape(n_in, n_out, towers, n_hidden_layers)
-    check_int("width", width, 1)
+    n_in, n_out, towers, n_hidden_layers = _check_shape(n_in, n_out, towers, n_hidden_layers)
+    width = check_int("width", width)
     a, b, c = _coefficients(n_in, n_out, towers, n_hidden_layers, activation, output_activation)
     return a * width * width + b * width + c
 
@@ -115,8 +117,8 @@ def count_neurons(
     >>> count_neurons(942, 4759, towers=5, width=4615)  # Table 1 of the study
     73984
     """
-    _check_shape(n_in, n_out, towers, n_hidden_layers)
-    check_int("width", width, 1)
+    n_in, n_out, towers, n_hidden_layers = _check_shape(n_in, n_out, towers, n_hidden_layers)
+    width = check_int("width", width)
     return n_hidden_layers * towers * width + n_out
 
 
@@ -208,8 +210,8 @@ def solve_width(
     >>> solve_width(942, 4759, towers=2, param_budget=dense_budget(942, 4759, 10000))
     7227
     """
-    _check_shape(n_in, n_out, towers, n_hidden_layers)
-    check_int("param_budget", param_budget, 0)
+    n_in, n_out, towers, n_hidden_layers = _check_shape(n_in, n_out, towers, n_hidden_layers)
+    param_budget = check_int("param_budget", param_budget, 0)
     a, b, c = _coefficients(n_in, n_out, towers, n_hidden_layers, activation, output_activation)
     room = param_budget - c
     if a == 0:

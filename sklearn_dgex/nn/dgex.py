@@ -54,24 +54,26 @@ def dropout_layers(arch, n_hidden_layers):
 
 
 def _validate(n_in, n_out, arch, skip, towers, width, n_hidden_layers, dropout):
-    check_int("n_in", n_in)
-    check_int("n_out", n_out)
+    """Check the arguments; return the integers as Python ints."""
+    n_in = check_int("n_in", n_in)
+    n_out = check_int("n_out", n_out)
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
-    check_int("towers", towers)
+    towers = check_int("towers", towers)
     if arch == "dense" and towers != 1:
         raise ValueError(
             f"arch='dense' has one tower, got towers={towers}; use arch='tower' or "
             "'checkerboard' for several towers"
         )
-    check_int("width", width, 2 if arch == "checkerboard" else 1)
-    check_int("n_hidden_layers", n_hidden_layers)
+    width = check_int("width", width, 2 if arch == "checkerboard" else 1)
+    n_hidden_layers = check_int("n_hidden_layers", n_hidden_layers)
     if skip and n_hidden_layers < 2:
         raise ValueError(
             f"skip=True adds hidden layer 1 to hidden layer 2 and needs n_hidden_layers >= 2, "
             f"got {n_hidden_layers}"
         )
     check_dropout(dropout)
+    return n_in, n_out, towers, width, n_hidden_layers
 
 
 class DGEXNet(nn.Module):
@@ -202,7 +204,9 @@ class DGEXNet(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        _validate(n_in, n_out, arch, skip, towers, width, n_hidden_layers, dropout)
+        n_in, n_out, towers, width, n_hidden_layers = _validate(
+            n_in, n_out, arch, skip, towers, width, n_hidden_layers, dropout
+        )
         hidden_taaf = is_taaf(activation)
         output_taaf = is_taaf(output_activation)
         self.n_in, self.n_out = n_in, n_out

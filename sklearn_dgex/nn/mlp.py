@@ -15,9 +15,7 @@ def _check_sizes(hidden_layer_sizes):
         raise ValueError(
             f"hidden_layer_sizes must be a sequence of positive ints, got {hidden_layer_sizes!r}"
         ) from None
-    for size in sizes:
-        check_int("each of hidden_layer_sizes", size)
-    return sizes
+    return tuple(check_int("each of hidden_layer_sizes", size) for size in sizes)
 
 
 class FlexibleMLP(nn.Module):
@@ -91,8 +89,8 @@ class FlexibleMLP(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        check_int("n_in", n_in)
-        check_int("n_out", n_out)
+        n_in = check_int("n_in", n_in)
+        n_out = check_int("n_out", n_out)
         sizes = _check_sizes(hidden_layer_sizes)
         check_dropout(dropout)
         if batch_norm and layer_norm:

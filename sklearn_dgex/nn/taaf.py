@@ -20,6 +20,7 @@ study counts parameters.
 
 import math
 import re
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -229,10 +230,11 @@ class TAAF(nn.Module):
 
 
 def _feature_shape(n_features):
-    shape = (n_features,) if isinstance(n_features, int) else tuple(n_features)
-    if not shape or not all(isinstance(n, int) and n >= 1 for n in shape):
+    shape = (n_features,) if isinstance(n_features, Integral) else tuple(n_features)
+    valid = all(isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in shape)
+    if not shape or not valid:
         raise ValueError(f"n_features must be a positive int or tuple of them, got {n_features!r}")
-    return shape
+    return tuple(int(n) for n in shape)
 
 
 def make_activation(spec, n_features, *, device=None, dtype=None):

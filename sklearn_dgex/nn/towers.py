@@ -182,9 +182,9 @@ class TowerLinear(nn.Module):
 
     def __init__(self, towers, width, *, bias=True, cross=False, device=None, dtype=None):
         super().__init__()
-        check_int("towers", towers)
+        towers = check_int("towers", towers)
         # A checkerboard layer needs two non-empty halves.
-        check_int("width", width, 2 if cross else 1)
+        width = check_int("width", width, 2 if cross else 1)
         self.towers = towers
         self.width = width
         self.cross = cross
