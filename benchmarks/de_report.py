@@ -270,8 +270,9 @@ def plot_de_scores(result, metric, path, *, whiskers=WHISKERS):
     label = METRIC_LABELS.get(metric, metric)
     ax.set_ylabel(label)
     ax.set_title(
-        f"{label} of DE calls on inferred vs measured data "
-        f"({result.info['n_repeats']:,} sets per size; whiskers p{whiskers[0]:g}-p{whiskers[1]:g})",
+        f"{label} of the DE calls on inferred data against those on measured data\n"
+        f"{result.info['n_repeats']:,} sample sets per size; whiskers at the "
+        f"{whiskers[0]:g}th and {whiskers[1]:g}th percentiles",
         fontsize="medium",
     )
     return _save(figure, path)
@@ -335,7 +336,11 @@ def plot_de_differences(result, metric, path, *, pairs=None, whiskers=WHISKERS):
     title = f"Paired differences of {label}"
     if len(pairs) == 1:
         title += f": {labels[0]}"
-    ax.set_title(title + f" (whiskers p{whiskers[0]:g}-p{whiskers[1]:g})", fontsize="medium")
+    ax.set_title(
+        f"{title}\n{result.info['n_repeats']:,} sample sets per size; whiskers at the "
+        f"{whiskers[0]:g}th and {whiskers[1]:g}th percentiles",
+        fontsize="medium",
+    )
     return _save(figure, path)
 
 

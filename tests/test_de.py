@@ -100,6 +100,27 @@ def test_moderated_ttest_matches_stepwise_reference(rng):
     assert np.all((res.s2_post >= lo - 1e-12) & (res.s2_post <= hi + 1e-12))
 
 
+def test_matches_values_from_the_inmoose_port_of_limma():
+    # Reference numbers computed once with inmoose 0.9.1 (a Python port of R's limma):
+    # eBayes(lmFit(expr, design = ~ group)) on exactly this data; column "group B".
+    rng = np.random.default_rng(3)
+    sigma2 = 0.25 * 6 / rng.chisquare(6, size=300)
+    a = 7 + rng.normal(size=(5, 300)) * np.sqrt(sigma2)
+    b = 7 + rng.normal(size=(7, 300)) * np.sqrt(sigma2)
+    b[:, :30] += 1.5
+    res = moderated_ttest(a, b)
+    genes = [0, 1, 29, 30, 31, 299]
+    t_limma = [6.519136643617869, 6.401444087082914, 3.8786112802895265, -0.6526278641176625,
+               -0.05718025565363827, -1.1068793987085257]  # fmt: skip
+    p_limma = [3.6001615183041626e-06, 4.5633242713549132e-06, 1.0673573902586779e-03,
+               5.2208771594724668e-01, 9.5501955979276543e-01, 2.8264358364053133e-01]  # fmt: skip
+    assert res.df_prior == pytest.approx(8.352894953419352, rel=1e-9)
+    assert res.s2_prior == pytest.approx(0.24139125439290743, rel=1e-9)
+    assert res.df_total == pytest.approx(18.35289495341935, rel=1e-9)
+    np.testing.assert_allclose(res.t[genes], t_limma, rtol=1e-9)
+    np.testing.assert_allclose(res.p_value[genes], p_limma, rtol=1e-9)
+
+
 def test_zero_prior_df_gives_the_ordinary_pooled_t(rng):
     a, b = _two_groups(rng, n_a=4, n_b=6, n_genes=50)
     res = moderated_ttest(a, b, df_prior=0)
