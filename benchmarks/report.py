@@ -207,6 +207,12 @@ def _pyplot():
     return plt
 
 
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -214,29 +220,30 @@ def _save(fig, path):
     return path
 
 
-def plot_convergence(results, path, *, threshold=None, metric="val_rmse"):
-    """Validation RMSE against epochs per network (the flexible-MLP study's Fig. 1)."""
+def plot_convergence(results, path, *, threshold=None, metric="valid_rmse"):
+    """Validation RMSE against epochs per network (the flexible-MLP study's Fig. 1).
+
+    The baselines' validation RMSE and the error threshold are drawn as
+    horizontal lines.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for result in results:
-        epochs = [row["epoch"] for row in result.history if row.get(metric) is not None]
-        values = [row[metric] for row in result.history if row.get(metric) is not None]
-        if values:
-            ax.plot(epochs, values, label=result.model, linewidth=1.4)
+        points = [(row["epoch"], row[metric]) for row in result.history if row.get(metric)]
+        if points:
+            ax.plot(*zip(*points), label=result.model, linewidth=1.4)
     for result in results:
         if not result.is_network:
-            ax.axhline(result.val_rmse, linestyle=":", linewidth=1, color=KIND_COLOURS[result.kind])
-            ax.annotate(
-                result.model,
-                (1, result.val_rmse),
-                xycoords=("axes fraction", "data"),
-                ha="right",
-                va="bottom",
-                fontsize=7,
+            ax.axhline(
+                result.val_rmse,
+                linestyle=":",
+                linewidth=1.2,
                 color=KIND_COLOURS[result.kind],
+                label=result.model,
             )
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation RMSE")
     ax.set_title("Convergence")
@@ -268,7 +275,7 @@ def plot_best_error(results, path):
 
 
 def plot_speed_vs_parameters(results, path):
-    """Training samples/s against parameter count (the flexible-MLP study's Fig. 3)."""
+    """Training samples/s against parameter count of the networks (the MLP study's Fig. 3)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for result in results:
@@ -361,6 +368,8 @@ def plot_towers(results, path):
     for result in results:
         if result.kind == "dgex" and result.details.get("arch") == "dense":
             ax.axhline(result.mmae, color="black", linestyle=":", label=result.model)
+    counts = sorted({t for points in tower_series(results).values() for t, _ in points})
+    ax.set_xticks(counts)
     ax.set_xlabel("towers")
     ax.set_ylabel("test MMAE")
     ax.set_title("MMAE against the number of towers at one weight budget")

@@ -446,9 +446,9 @@ def write_figures(run, out_dir, log):
                 networks, out_dir / "epochs_to_threshold.png", threshold=threshold
             )
         )
-    if any(r.n_parameters for r in results):
+    if networks:
         figures.append(
-            report.plot_speed_vs_parameters(results, out_dir / "speed_vs_parameters.png")
+            report.plot_speed_vs_parameters(networks, out_dir / "speed_vs_parameters.png")
         )
     if report.has_tower_sweep(results):
         figures.append(report.plot_towers(results, out_dir / "towers.png"))

@@ -395,3 +395,33 @@ def test_default_and_towers_compare_architectures_at_one_budget():
             if spec.kind == "dgex"
         }
         assert len(budgets) == 1, name
+
+
+def test_convergence_figure_draws_one_curve_per_network(monkeypatch):
+    from benchmarks import report
+    from benchmarks._results import ModelResult
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig) or path)
+    history = [{"epoch": e, "valid_rmse": 1.0 / e} for e in (1, 2, 3)]
+    common = dict(
+        mmae=0.5,
+        rmse=0.6,
+        mmae_ci_low=0.4,
+        mmae_ci_high=0.6,
+        val_mmae=0.5,
+        val_rmse=0.7,
+        fit_time_s=1.0,
+        predict_time_s=0.1,
+        train_samples_per_s=10.0,
+    )
+    results = [
+        ModelResult("net-a", "mlp", history=history, epochs=3, **common),
+        ModelResult("net-b", "dgex", history=history[:2], epochs=2, **common),
+        ModelResult("RidgeCV", "ridge", **common),
+    ]
+    report.plot_convergence(results, "unused.png", threshold=0.5)
+    lines = {line.get_label(): line for line in drawn[0].axes[0].lines}
+    assert list(lines["net-a"].get_xdata()) == [1, 2, 3]
+    assert list(lines["net-b"].get_ydata()) == [1.0, 0.5]
+    assert {"RidgeCV", "threshold"} <= set(lines)
