@@ -445,3 +445,14 @@ def test_report_docstring_examples_run():
     de_report = _de_report()
     failures, attempted = doctest.testmod(de_report, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert attempted > 5 and failures == 0
+
+
+def test_worked_example_script_runs(tmp_path, capsys):
+    _de_report()  # puts the repository root on sys.path
+    de_example = importlib.import_module("benchmarks.de_example")
+    report = de_example.main(
+        ["--n-samples", "700", "--n-targets", "60", "--repeats", "10", "--out", str(tmp_path)]
+    )
+    assert report.result.info["models"] == ["Ridge", "KNN"]
+    assert "Ridge − KNN" in capsys.readouterr().out
+    assert (tmp_path / "de_mcc_differences.png").stat().st_size > 5000
