@@ -229,16 +229,26 @@ def _dask_backend(target, gpus_per_trial, n_jobs, wait_for_workers_timeout):
             submit_kwargs["resources"] = {"GPU": gpus_per_trial}
         # Registered callbacks run last-in first-out: free memory before closing.
         stack.callback(_free_gpu_memory_on_workers, client)
-        stack.enter_context(
-            joblib.parallel_config(
-                backend="dask",
-                n_jobs=n_jobs,
-                client=client,
-                wait_for_workers_timeout=wait_for_workers_timeout,
-                **submit_kwargs,
-            )
+        backend = _make_dask_backend(
+            client=client, wait_for_workers_timeout=wait_for_workers_timeout, **submit_kwargs
         )
+        stack.enter_context(joblib.parallel_config(backend=backend, n_jobs=n_jobs))
         yield
+
+
+def _make_dask_backend(**kwargs):
+    """joblib's Dask backend, never falling back to this process on a one-slot cluster."""
+    from joblib._dask import DaskDistributedBackend
+
+    class _ClusterOnlyDaskBackend(DaskDistributedBackend):
+        # joblib runs a call in the calling process when the backend reports
+        # one worker (one dask-cuda worker on a single-GPU machine, say): the
+        # trials would silently train on the client's devices. Reporting two
+        # keeps them on the cluster, whose scheduler queues them.
+        def effective_n_jobs(self, n_jobs):
+            return max(2, super().effective_n_jobs(n_jobs))
+
+    return _ClusterOnlyDaskBackend(**kwargs)
 
 
 def _check_dask_gpu_resource(client, gpus_per_trial, timeout):
@@ -309,11 +319,26 @@ def _make_ray_backend(ray_remote_args):
                 return max(1, slots + 1 + n_jobs)
             return min(n_jobs, slots)
 
-        def configure(self, n_jobs=1, parallel=None, **kwargs):
-            return super().configure(self._capped(n_jobs), parallel, **kwargs)
+        def configure(self, n_jobs=1, parallel=None, prefer=None, require=None, **kwargs):
+            slots = self._capped(n_jobs)
+            if slots > 1 or n_jobs == 1:
+                return super().configure(slots, parallel, prefer, require, **kwargs)
+            # One slot (say, one GPU): joblib would run every trial in this
+            # process, on this machine's devices. Build the one-actor pool it
+            # refuses to build and report two workers: the pool queues the
+            # trials on its actor.
+            from joblib.pool import MemmappingPool, PicklingPool
+            from ray.util.multiprocessing.pool import Pool
+
+            PicklingPool.__bases__ = (Pool,)  # what RayBackend.configure does too
+            self._pool = MemmappingPool(
+                1, ray_remote_args=self.ray_remote_args, **self.backend_kwargs
+            )
+            self.parallel = parallel
+            return 2
 
         def effective_n_jobs(self, n_jobs):
-            return self._capped(n_jobs)
+            return max(2, self._capped(n_jobs)) if n_jobs != 1 else 1
 
     return _SlotCappedRayBackend(ray_remote_args=ray_remote_args)
 

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import importlib.util
+import os
 
 import joblib
 import numpy as np
@@ -15,7 +16,11 @@ distributed = pytest.importorskip("distributed", reason="dask.distributed is not
 
 # Bounds so that a broken cluster fails the test instead of hanging the suite.
 CLUSTER_START_TIMEOUT_S = 60
-SWEEP_TIMEOUT_S = 180
+SWEEP_TIMEOUT_S = 600
+# The scheduler always serves HTTP (metrics, even without a dashboard); with
+# dashboard_address=None it binds port 8787 on the scheduler's host, which for
+# an in-process cluster is the machine's public address. Keep it on loopback.
+LOOPBACK_HTTP = "127.0.0.1:0"
 
 # Tiny D-GEX configurations: every architecture family the grid can reach, kept
 # small enough that the whole sweep takes seconds.
@@ -40,7 +45,36 @@ def _expression_like_data():
 def _dgex_search(n_jobs):
     from sklearn_dgex import DGEXRegressor
 
-    return GridSearchCV(DGEXRegressor(**DGEX_PARAMS), DGEX_GRID, cv=2, n_jobs=n_jobs)
+    # The "pid" pseudo-score records which process ran each trial. A lambda is
+    # pickled by value, so workers need not import this test module.
+    scoring = {"r2": "r2", "pid": lambda estimator, X, y: float(os.getpid())}
+    return GridSearchCV(
+        DGEXRegressor(**DGEX_PARAMS), DGEX_GRID, cv=2, n_jobs=n_jobs, scoring=scoring, refit="r2"
+    )
+
+
+def _trial_pids(search):
+    return {int(search.cv_results_[f"split{k}_test_pid"][i]) for k in range(2) for i in range(4)}
+
+
+def _assert_same_scores_elsewhere(on_cluster, sequential):
+    expected = sequential.cv_results_["mean_test_r2"]
+    got = on_cluster.cv_results_["mean_test_r2"]
+    assert np.all(np.isfinite(got))
+    # Different configurations must score differently, or equality proves little.
+    assert len(np.unique(np.round(expected, 6))) == len(expected)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    assert on_cluster.best_params_ == sequential.best_params_
+    assert _trial_pids(sequential) == {os.getpid()}
+    assert os.getpid() not in _trial_pids(on_cluster), "trials ran in the test process"
+
+
+def _in_dask_worker():
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 def _fit_within(scheduler, search, X, Y, **backend_kwargs):
@@ -63,7 +97,7 @@ def dask_cluster():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=LOOPBACK_HTTP,
         timeout=CLUSTER_START_TIMEOUT_S,
     )
     try:
@@ -192,7 +226,7 @@ def test_worker_torch_threads_follows_dask_worker_share():
             threads_per_worker=2,
             processes=False,
             resources={"GPU": 1},
-            dashboard_address=None,
+            dashboard_address=LOOPBACK_HTTP,
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
@@ -234,23 +268,22 @@ def test_dask_refuses_gpu_trials_without_gpu_workers(dask_cluster):
 def test_dgex_grid_search_on_dask_equals_sequential(dask_cluster):
     X, Y = _expression_like_data()
     sequential = _dgex_search(n_jobs=None).fit(X, Y)
+    on_cluster = _fit_within(dask_cluster, _dgex_search(n_jobs=-1), X, Y)
+    _assert_same_scores_elsewhere(on_cluster, sequential)
+    assert len(_trial_pids(on_cluster)) == 2  # both worker processes took trials
 
-    client = distributed.Client(dask_cluster, set_as_default=False, timeout=30)
-    try:
-        on_cluster = _fit_within(client, _dgex_search(n_jobs=-1), X, Y)
-        # The trials really ran on the workers, not in this process.
-        ran_on = client.run(lambda: "sklearn_dgex._dgex" in __import__("sys").modules)
-        assert any(ran_on.values())
-    finally:
-        client.close()
 
-    expected = sequential.cv_results_["mean_test_score"]
-    got = on_cluster.cv_results_["mean_test_score"]
-    assert np.all(np.isfinite(got))
-    # Different configurations must give different scores, or equality proves nothing.
-    assert len(np.unique(np.round(expected, 6))) == len(expected)
-    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
-    assert on_cluster.best_params_ == sequential.best_params_
+def test_dask_one_slot_cluster_still_runs_trials_on_the_cluster():
+    # joblib runs a call in the calling process when the backend reports one
+    # worker; a single-GPU dask-cuda cluster must still get the trials.
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=LOOPBACK_HTTP
+        ) as cluster,
+        dist.sweep_backend(cluster),
+    ):
+        where = joblib.Parallel(n_jobs=-1)(joblib.delayed(_in_dask_worker)() for _ in range(3))
+    assert where == [True, True, True]
 
 
 @pytest.mark.skipif(
@@ -274,14 +307,15 @@ def test_dgex_grid_search_on_ray_equals_sequential():
         on_cluster = _fit_within("ray", _dgex_search(n_jobs=-1), X, Y)
         one_cpu_trial = ray.remote(num_cpus=1)(dist.worker_torch_threads)
         assert ray.get(one_cpu_trial.remote(), timeout=60) == 1
+        # Room for one trial only (2 CPUs each on a 2-CPU instance, as one GPU
+        # would be): the trials must still run in a Ray actor, not here.
+        one_slot = dist._make_ray_backend({"num_cpus": 2})
+        with joblib.parallel_config(backend=one_slot, n_jobs=-1):
+            pids = joblib.Parallel()(joblib.delayed(os.getpid)() for _ in range(3))
     finally:
         ray.shutdown()
-    np.testing.assert_allclose(
-        on_cluster.cv_results_["mean_test_score"],
-        sequential.cv_results_["mean_test_score"],
-        rtol=1e-6,
-        atol=1e-7,
-    )
+    _assert_same_scores_elsewhere(on_cluster, sequential)
+    assert os.getpid() not in pids
 
 
 # -- the "Sweeps on a cluster" page ---------------------------------------------------------
