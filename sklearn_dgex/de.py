@@ -564,15 +564,15 @@ def select_clusters(
     2. build the Ward tree (``scipy.cluster.hierarchy``, Euclidean distances of
        the profiles as given);
     3. cut it into ``k = 2, 3, ..., max_clusters`` clusters; at each cut the
-       *eligible* clusters are those of at least ``min_cluster_size`` profiles
-       ("large");
-    4. over all cuts, take the pair of eligible clusters of one cut (hence
-       disjoint) whose centroids lie farthest apart ("distinct").
+       *large* clusters are those of at least ``min_cluster_size`` profiles;
+    4. over all cuts, take the two large clusters of one cut (hence disjoint)
+       that are most distinct by Ward's own criterion, the rise in the
+       within-cluster sum of squares that merging them would cause:
+       ``sqrt(2 n_a n_b / (n_a + n_b)) * ||centroid_a - centroid_b||``.
 
-    Deeper cuts offer purer sub-clusters, so the pair found is often smaller
-    than the two halves of the first split, but never below
-    ``min_cluster_size``. (Ranking pairs by Ward's merge cost instead, which
-    also rewards size, tends to pick mixtures of several groups.)
+    The size factor matters: by centroid distance alone the smallest eligible
+    sub-clusters would win, since splitting a homogeneous cluster pushes the
+    halves' centroids apart by noise alone.
 
     Parameters
     ----------
@@ -590,7 +590,8 @@ def select_clusters(
     Returns
     -------
     clusters : sklearn.utils.Bunch
-        ``indices_a``, ``indices_b`` (rows of ``Y``, sorted), ``n_clusters``
+        ``indices_a``, ``indices_b`` (rows of ``Y``, sorted; a is the larger
+        cluster), ``n_clusters``
         (the cut used), ``cluster_sizes`` (all clusters of that cut, largest
         first), ``centroid_distance`` and ``n_clustered``.
 
@@ -604,11 +605,13 @@ def select_clusters(
     >>> import numpy as np
     >>> from sklearn_dgex.de import select_clusters
     >>> rng = np.random.default_rng(0)
-    >>> centres = rng.normal(0, 3, size=(3, 50))
-    >>> Y = np.repeat(centres, [120, 80, 100], axis=0) + rng.normal(size=(300, 50))
-    >>> c = select_clusters(Y, min_cluster_size=50, max_clusters=3, random_state=0)
-    >>> c.n_clusters, sorted([len(c.indices_a), len(c.indices_b)])
-    (3, [80, 120])
+    >>> centres = rng.normal(0, 3, size=(2, 50))  # two planted groups of 150 and 100
+    >>> Y = np.repeat(centres, [150, 100], axis=0) + rng.normal(size=(250, 50))
+    >>> c = select_clusters(Y, random_state=0)
+    >>> c.n_clusters, len(c.indices_a), len(c.indices_b)
+    (2, 150, 100)
+    >>> bool(c.indices_a.max() < 150 <= c.indices_b.min())  # exactly the planted groups
+    True
     """
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim != 2 or not np.all(np.isfinite(Y)):
@@ -623,23 +626,28 @@ def select_clusters(
     distances = euclidean_distances(Y[rows])
     tree = hierarchy.linkage(squareform(distances, checks=False), method="ward")
 
-    chosen = None  # (distance, k, labels, sizes, pair), the most distinct pair so far
+    chosen = None  # (merge cost, k, labels, sizes, pair): the best pair so far
     for k in range(2, max_clusters + 1):
         labels = hierarchy.fcluster(tree, k, criterion="maxclust")
         ids, sizes = np.unique(labels, return_counts=True)
-        eligible = ids[sizes >= min_cluster_size]
-        centroids = {c: Y[rows[labels == c]].mean(axis=0) for c in eligible}
-        for pair in itertools.combinations(eligible, 2):
-            distance = float(np.linalg.norm(centroids[pair[0]] - centroids[pair[1]]))
-            if chosen is None or distance > chosen[0]:
-                chosen = (distance, k, labels, sizes, pair)
+        large = sizes >= min_cluster_size
+        centroids = {c: Y[rows[labels == c]].mean(axis=0) for c in ids[large]}
+        size_of = dict(zip(ids[large], sizes[large]))
+        for first, second in itertools.combinations(ids[large], 2):
+            n_a, n_b = size_of[first], size_of[second]
+            distance = float(np.linalg.norm(centroids[first] - centroids[second]))
+            cost = math.sqrt(2.0 * n_a * n_b / (n_a + n_b)) * distance
+            if chosen is None or cost > chosen[0]:
+                chosen = (cost, k, labels, sizes, (first, second), distance)
     if chosen is None:
         raise ValueError(
             f"No cut of the Ward tree into 2..{max_clusters} clusters gives two clusters of at "
             f"least min_cluster_size={min_cluster_size} profiles (of {n_used} clustered); lower "
             f"min_cluster_size or the sample sizes, or cluster more profiles."
         )
-    distance, k, labels, sizes, (first, second) = chosen
+    _, k, labels, sizes, (first, second), distance = chosen
+    if np.sum(labels == first) < np.sum(labels == second):
+        first, second = second, first  # the larger cluster is group a
     return Bunch(
         indices_a=rows[labels == first],
         indices_b=rows[labels == second],

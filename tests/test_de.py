@@ -456,3 +456,11 @@ def test_worked_example_script_runs(tmp_path, capsys):
     assert report.result.info["models"] == ["Ridge", "KNN"]
     assert "Ridge − KNN" in capsys.readouterr().out
     assert (tmp_path / "de_mcc_differences.png").stat().st_size > 5000
+
+
+def test_docs_page_examples_run():
+    page = ROOT / "docs" / "differential_expression.rst"
+    failures, attempted = doctest.testfile(
+        str(page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE
+    )
+    assert attempted > 10 and failures == 0
