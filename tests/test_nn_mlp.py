@@ -51,8 +51,8 @@ def test_baseline_layers():
 def test_layer_order_with_norm_and_dropout():
     net = FlexibleMLP(8, 2, hidden_layer_sizes=(4, 3), dropout=0.2, batch_norm=True)
     assert layer_kinds(net) == [
-        "Linear", "BatchNorm1d", "ReLU", "Dropout",
-        "Linear", "BatchNorm1d", "ReLU", "Dropout",
+        "Linear", "BatchNorm1d", "ReLU", "FastDropout",
+        "Linear", "BatchNorm1d", "ReLU", "FastDropout",
         "Linear", "Identity",
     ]  # fmt: skip
     net = FlexibleMLP(8, 2, hidden_layer_sizes=(4,), layer_norm=True, activation="gelu")

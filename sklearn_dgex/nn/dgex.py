@@ -8,6 +8,7 @@ from collections import deque
 from torch import nn
 
 from ._checks import check_dropout, check_int
+from .dropout import FastDropout
 from .taaf import is_taaf, make_activation
 from .towers import TowerLinear, glorot_uniform_
 
@@ -111,7 +112,9 @@ class DGEXNet(nn.Module):
       2 (per tower, after both layers' activation and dropout) before hidden
       layer 3: the study's TR-D-GEX and CR-D-GEX.
     * Dropout ``p=dropout`` follows the activation of every hidden layer,
-      except hidden layer 1 of the checkerboard architecture.
+      except hidden layer 1 of the checkerboard architecture
+      (:class:`~sklearn_dgex.nn.dropout.FastDropout`, ``nn.Dropout`` with a
+      faster mask on CPU).
     * ``arch="dense"`` is the tower network with one tower: the original
       D-GEX (with ``activation="tanh"``, ``output_activation="identity"``) or
       the D-GEX with TAAFs (the defaults).
@@ -227,7 +230,7 @@ class DGEXNet(nn.Module):
         )
         with_dropout = dropout_layers(arch, n_hidden_layers)
         self.hidden_dropouts = nn.ModuleList(
-            nn.Dropout(self.dropout) if layer in with_dropout else nn.Identity()
+            FastDropout(self.dropout) if layer in with_dropout else nn.Identity()
             for layer in range(1, n_hidden_layers + 1)
         )
         self.output_linear = nn.Linear(width, n_out, bias=not output_taaf, **factory)

@@ -3,6 +3,7 @@
 from torch import nn
 
 from ._checks import check_dropout, check_int
+from .dropout import FastDropout
 from .taaf import is_taaf, make_activation
 
 __all__ = ["FlexibleMLP"]
@@ -113,7 +114,7 @@ class FlexibleMLP(nn.Module):
                 layers.append(nn.LayerNorm(size, **factory))
             layers.append(make_activation(activation, size, **factory))
             if dropout > 0:
-                layers.append(nn.Dropout(self.dropout))
+                layers.append(FastDropout(self.dropout))
             fan_in = size
         layers.append(nn.Linear(fan_in, n_out, bias=not is_taaf(output_activation), **factory))
         layers.append(make_activation(output_activation, n_out, **factory))
