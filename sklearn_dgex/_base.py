@@ -1,0 +1,523 @@
+"""Shared base of the network regressors: validation, scaling, training, prediction.
+
+The estimators compose skorch rather than subclass it: ``fit`` validates the
+data the scikit-learn way, scales it, and trains one
+:class:`~sklearn_dgex._skorch_glue.InMemoryNet` per group of targets over a
+module class of :mod:`sklearn_dgex.nn`. Subclasses only say which module to
+build (:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many
+neurons it has (:meth:`_BaseNetRegressor._count_neurons`).
+"""
+
+import math
+import time
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _skorch_glue as glue
+from .metrics import epochs_to_threshold as _epochs_to_threshold
+
+# history_ keys, in the order a row shows them; skorch's "dur" is "epoch_time".
+_HISTORY_KEYS = {
+    "epoch": "epoch",
+    "train_loss": "train_loss",
+    "valid_loss": "valid_loss",
+    "valid_mmae": "valid_mmae",
+    "valid_rmse": "valid_rmse",
+    "lr": "lr",
+    "dur": "epoch_time",
+    "train_time": "train_time",
+}
+_DEFAULT_VALIDATION_FRACTION = 0.1
+
+
+class _BaseNetRegressor(RegressorMixin, BaseEstimator):
+    """Base of :class:`DGEXRegressor` and :class:`FlexibleMLPRegressor`.
+
+    Warning: this class should not be used directly; use a subclass.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "optimizer": [StrOptions({"nadam", "adam", "adamw", "sgd", "rmsprop"})],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "lr_schedule": [StrOptions({"dgex", "cosine", "plateau"}), None],
+        "loss": [StrOptions({"mae", "mse", "huber"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_target_splits": [Interval(Integral, 1, None, closed="left")],
+        "target_scaling": ["boolean"],
+        "input_scaling": ["boolean"],
+        "device": [str],
+        "precision": [StrOptions({"float32", "bf16"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        optimizer,
+        lr,
+        weight_decay,
+        momentum,
+        lr_schedule,
+        loss,
+        batch_size,
+        max_epochs,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        tol,
+        n_target_splits,
+        target_scaling,
+        input_scaling,
+        device,
+        precision,
+        random_state,
+        verbose,
+        warm_start,
+    ):
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.lr_schedule = lr_schedule
+        self.loss = loss
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.n_target_splits = n_target_splits
+        self.target_scaling = target_scaling
+        self.input_scaling = input_scaling
+        self.device = device
+        self.precision = precision
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------
+    # Subclass hooks
+    # ------------------------------------------------------------------
+    def _module_class_and_kwargs(self, n_in, n_out):
+        """Return ``(nn.Module class, keyword arguments)`` of one network."""
+        raise NotImplementedError
+
+    def _count_neurons(self, n_in, n_out):
+        """Return the number of neurons of one network."""
+        raise NotImplementedError
+
+    def _check_hyperparameters(self, n_in, n_out):
+        """Cross-parameter checks of a subclass; raise ValueError on conflict."""
+
+    # ------------------------------------------------------------------
+    # Public API
+    # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, *, X_val=None, y_val=None):
+        """Train the network(s) on landmarks ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs, e.g. log2 expression of the landmark genes.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets, e.g. log2 expression of the target genes.
+        X_val : array-like of shape (n_val_samples, n_features), default=None
+            Validation inputs. When given, they are used instead of a split
+            of ``X`` for the per-epoch validation errors in ``history_`` and
+            for early stopping, and ``validation_fraction`` is ignored.
+        y_val : array-like of shape (n_val_samples,) or (n_val_samples, n_targets), \
+default=None
+            Validation targets; required with ``X_val``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        started = time.perf_counter()
+        warm = self.warm_start and hasattr(self, "nets_")
+        X, Y, target_is_1d = self._validate_training_data(X, y, reset=not warm)
+        validation = self._validate_validation_data(X_val, y_val, Y.shape[1])
+        self._check_all_hyperparameters(X.shape[1], Y.shape[1])
+        device = glue.resolve_device(self.device)
+        scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
+        seeds = _seeds(self.random_state, self.n_target_splits + 1)
+        train, valid = self._train_valid_arrays(X, Y, validation, scaling, seeds[-1])
+        nets = self._train_nets(train, valid, scaling, seeds[:-1], device, warm)
+        self._set_fitted_state(nets, scaling, X.shape[1], Y.shape[1], target_is_1d, len(train[0]))
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def predict(self, X):
+        """Predict the targets of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions in float64, shaped like the ``y`` given to ``fit``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = _standardize(X, self.input_mean_, self.input_scale_)
+        outputs = [net.predict(X) for net in self.nets_]
+        Y = np.concatenate(outputs, axis=1).astype(np.float64)
+        Y *= self.target_scale_
+        Y += self.target_mean_
+        return Y.ravel() if self._target_is_1d else Y
+
+    def epochs_to_threshold(self, threshold, metric="valid_rmse"):
+        """First epoch (1-based) at which ``history_[metric]`` reached ``threshold``.
+
+        The convergence speed of the flexible-MLP study (epochs to reach a
+        validation RMSE of 0.08). Validation metrics need a validation set:
+        ``validation_fraction``, ``early_stopping=True`` or ``X_val``/``y_val``.
+
+        Parameters
+        ----------
+        threshold : float
+            Error to reach (at or below).
+        metric : str, default="valid_rmse"
+            A key of the ``history_`` rows: "valid_rmse", "valid_mmae",
+            "valid_loss" or "train_loss".
+
+        Returns
+        -------
+        epoch : int or None
+            ``None`` if the metric never reached the threshold.
+        """
+        check_is_fitted(self)
+        if not any(metric in row for row in self.history_):
+            recorded = sorted({key for row in self.history_ for key in row})
+            raise ValueError(
+                f"metric={metric!r} was not recorded during fit; recorded metrics are "
+                f"{recorded}. Validation metrics need validation_fraction, "
+                "early_stopping=True or X_val/y_val."
+            )
+        return _epochs_to_threshold([row.get(metric, np.nan) for row in self.history_], threshold)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    # ------------------------------------------------------------------
+    # Validation
+    # ------------------------------------------------------------------
+    def _validate_training_data(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        target_is_1d = y.ndim == 1
+        Y = y.reshape(-1, 1) if target_is_1d else y
+        if not np.issubdtype(Y.dtype, np.floating):  # e.g. integer targets
+            Y = Y.astype(np.float64)
+        if not reset and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {Y.shape[1]} targets, but this warm-started {type(self).__name__} "
+                f"was fitted with {self.n_outputs_}; use warm_start=False to refit."
+            )
+        return X, Y, target_is_1d
+
+    def _validate_validation_data(self, X_val, y_val, n_targets):
+        if X_val is None and y_val is None:
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together; got only one of them.")
+        X_val = validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32))
+        Y_val = check_array(
+            y_val, ensure_2d=False, dtype=(np.float64, np.float32), input_name="y_val"
+        )
+        Y_val = Y_val.reshape(-1, 1) if Y_val.ndim == 1 else Y_val
+        if Y_val.shape != (len(X_val), n_targets):
+            raise ValueError(
+                f"y_val must have shape ({len(X_val)}, {n_targets}) to match X_val and y; "
+                f"got {Y_val.shape}."
+            )
+        return X_val, Y_val
+
+    def _check_all_hyperparameters(self, n_in, n_out):
+        if self.n_target_splits > n_out:
+            raise ValueError(
+                f"n_target_splits={self.n_target_splits} is larger than the number of "
+                f"targets ({n_out}); each network needs at least one target."
+            )
+        for n_out_net in _split_sizes(n_out, self.n_target_splits):
+            self._check_hyperparameters(n_in, n_out_net)
+
+    def _validation_fraction(self):
+        if self.validation_fraction is not None:
+            return self.validation_fraction
+        return _DEFAULT_VALIDATION_FRACTION if self.early_stopping else None
+
+    # ------------------------------------------------------------------
+    # Scaling
+    # ------------------------------------------------------------------
+    def _scaling_of(self, X, Y):
+        input_mean, input_scale = _moments(X, self.input_scaling)
+        target_mean, target_scale = _moments(Y, self.target_scaling)
+        return input_mean, input_scale, target_mean, target_scale
+
+    def _fitted_scaling(self):
+        return self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_
+
+    def _train_valid_arrays(self, X, Y, validation, scaling, seed):
+        """Scaled float32 ``(X, Y)`` for training and for validation (or None)."""
+        input_mean, input_scale, target_mean, target_scale = scaling
+        fraction = self._validation_fraction()
+        if validation is None and fraction is not None:
+            train_rows, valid_rows = _split_rows(len(X), fraction, seed)
+            validation = X[valid_rows], Y[valid_rows]
+            X, Y = X[train_rows], Y[train_rows]
+        train = (
+            _standardize(X, input_mean, input_scale),
+            _standardize(Y, target_mean, target_scale),
+        )
+        if validation is None:
+            return train, None
+        X_val, Y_val = validation
+        valid = (
+            _standardize(X_val, input_mean, input_scale),
+            _standardize(Y_val, target_mean, target_scale),
+        )
+        return train, valid
+
+    # ------------------------------------------------------------------
+    # Training
+    # ------------------------------------------------------------------
+    def _train_nets(self, train, valid, scaling, seeds, device, warm):
+        X, Y = train
+        X_t = torch.as_tensor(X, device=device)
+        X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
+        nets = []
+        for index, columns in enumerate(_split_columns(Y.shape[1], self.n_target_splits)):
+            seed = int(seeds[index])
+            net = (
+                self.nets_[index] if warm else self._new_net(X.shape[1], len(columns), seed, device)
+            )
+            epochs_before = len(net.history) if warm else 0
+            callbacks = self._callbacks(scaling[3][columns], index, validating=valid is not None)
+            self._configure_net(net, callbacks)
+            if valid is not None:
+                net.train_split = glue.HoldOut(X_valid_t, _column_tensor(valid[1], columns, device))
+            with glue.seeded_torch(seed, device):
+                net.fit(X_t, _column_tensor(Y, columns, device))
+            # The validation tensors are not part of the model: do not keep or pickle them.
+            net.train_split = None
+            self._raise_if_interrupted(net, epochs_before)
+            nets.append(net)
+        return nets
+
+    def _new_net(self, n_in, n_out, seed, device):
+        module, module_kwargs = self._module_class_and_kwargs(n_in, n_out)
+        optimizer, optimizer_kwargs = glue.optimizer_spec(
+            self.optimizer, weight_decay=self.weight_decay, momentum=self.momentum
+        )
+        return glue.InMemoryNet(
+            module,
+            criterion=glue.loss_class(self.loss),
+            optimizer=optimizer,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=None,
+            device=device,
+            precision=self.precision,
+            shuffle_seed=seed,
+            verbose=self.verbose,
+            warm_start=True,  # the estimator decides when to re-initialise
+            **_prefixed("module", {"n_in": n_in, "n_out": n_out, **module_kwargs}),
+            **_prefixed("optimizer", optimizer_kwargs),
+        )
+
+    def _configure_net(self, net, callbacks):
+        """Set what may change between (warm-started) fits: epochs, verbosity, callbacks."""
+        net.max_epochs = self.max_epochs
+        net.verbose = self.verbose
+        net.callbacks = callbacks
+        net.initialize_callbacks()
+
+    def _callbacks(self, target_scale, index, validating):
+        callbacks = [
+            ("lr", glue.RecordLearningRate()),
+            ("original_unit_errors", glue.OriginalUnitErrors(torch.as_tensor(target_scale))),
+        ]
+        schedule = glue.lr_schedule_callback(
+            self.lr_schedule,
+            max_epochs=self.max_epochs,
+            monitor="valid_loss" if validating else "train_loss",
+            patience=max(self.n_iter_no_change // 2, 1),
+            tol=self.tol,
+        )
+        if schedule is not None:
+            callbacks.append(("lr_schedule", schedule))
+        if self.early_stopping:
+            stopping = glue.BestWeightsEarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol
+            )
+            callbacks.append(("early_stopping", stopping))
+        splits = self.n_target_splits
+        label = f"net {index + 1}/{splits}  " if splits > 1 else ""
+        callbacks.append(("progress", glue.ProgressLine(label)))
+        return callbacks
+
+    def _raise_if_interrupted(self, net, epochs_before):
+        # skorch ends training quietly on KeyboardInterrupt (early stopping
+        # uses it); a user's Ctrl-C must still reach the caller.
+        epochs_run = len(net.history) - epochs_before
+        stopped = getattr(dict(net.callbacks_).get("early_stopping"), "stopped_", False)
+        if epochs_run < self.max_epochs and not stopped:
+            raise KeyboardInterrupt
+
+    # ------------------------------------------------------------------
+    # Fitted state
+    # ------------------------------------------------------------------
+    def _set_fitted_state(self, nets, scaling, n_in, n_out, target_is_1d, n_train):
+        sizes = _split_sizes(n_out, self.n_target_splits)
+        histories = [_history_rows(net, n_train) for net in nets]
+        self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_ = scaling
+        self.nets_ = nets
+        self.net_ = nets[0]
+        self.n_outputs_ = n_out
+        self._target_is_1d = target_is_1d
+        self.histories_ = histories
+        self.history_ = _combine_histories(histories, sizes, n_train)
+        self.n_iter_ = max(len(h) for h in histories)
+        self.best_epoch_ = _best_epoch(self.history_)
+        self.n_parameters_ = sum(_count_parameters(net.module_) for net in nets)
+        self.n_neurons_ = sum(self._count_neurons(n_in, size) for size in sizes)
+
+
+# ----------------------------------------------------------------------
+# Helpers (module level: no state)
+# ----------------------------------------------------------------------
+def _seeds(random_state, n_seeds):
+    """Independent seeds drawn from ``random_state`` (the global numpy RNG for None)."""
+    return check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_seeds)
+
+
+def _prefixed(prefix, kwargs):
+    return {f"{prefix}__{key}": value for key, value in kwargs.items()}
+
+
+def _split_columns(n_out, n_splits):
+    return np.array_split(np.arange(n_out), n_splits)
+
+
+def _split_sizes(n_out, n_splits):
+    return [len(columns) for columns in _split_columns(n_out, n_splits)]
+
+
+def _column_tensor(Y, columns, device):
+    if len(columns) == Y.shape[1]:
+        return torch.as_tensor(Y, device=device)
+    return torch.as_tensor(np.ascontiguousarray(Y[:, columns]), device=device)
+
+
+def _moments(A, enabled):
+    """Column means and scales (float64); zeros and ones when scaling is off."""
+    n_columns = A.shape[1]
+    if not enabled:
+        return np.zeros(n_columns), np.ones(n_columns)
+    mean = A.mean(axis=0, dtype=np.float64)
+    scale = A.std(axis=0, dtype=np.float64)
+    # Constant columns (and float noise around them) keep their values: scale 1.
+    tiny = 1e3 * np.finfo(A.dtype).eps * np.maximum(1.0, np.abs(mean))
+    scale[scale <= tiny] = 1.0
+    return mean, scale
+
+
+def _standardize(A, mean, scale):
+    """``(A - mean) / scale`` as a new float32 array (one float32 copy)."""
+    out = np.array(A, dtype=np.float32, order="C", copy=True)
+    out -= mean.astype(np.float32)
+    out /= scale.astype(np.float32)
+    return out
+
+
+def _split_rows(n_rows, fraction, seed):
+    if n_rows < 2:
+        raise ValueError(
+            f"A validation split needs at least 2 samples, got n_samples={n_rows}; "
+            "set early_stopping=False and validation_fraction=None, or pass X_val and y_val."
+        )
+    n_valid = min(max(math.ceil(fraction * n_rows), 1), n_rows - 1)
+    order = np.random.default_rng(seed).permutation(n_rows)
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def _count_parameters(module):
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _history_rows(net, n_train):
+    rows = []
+    for row in net.history:
+        out = {public: row[key] for key, public in _HISTORY_KEYS.items() if key in row}
+        if "train_time" in row:
+            out["samples_per_s"] = (
+                n_train / row["train_time"] if row["train_time"] > 0 else math.inf
+            )
+        rows.append(out)
+    return rows
+
+
+def _combine_histories(histories, sizes, n_train):
+    """One history for the whole model from the networks' own histories.
+
+    Losses and MMAE are means over all entries, so they combine as means
+    weighted by each network's number of targets; RMSE combines through its
+    square. Only the epochs that every network ran are combined.
+    """
+    if len(histories) == 1:
+        return histories[0]
+    weights = np.asarray(sizes, dtype=np.float64) / sum(sizes)
+    combined = []
+    for rows in zip(*histories, strict=False):
+        row = {"epoch": rows[0]["epoch"], "lr": rows[0]["lr"]}
+        for key in ("train_loss", "valid_loss", "valid_mmae"):
+            if all(key in r for r in rows):
+                row[key] = float(np.dot(weights, [r[key] for r in rows]))
+        if all("valid_rmse" in r for r in rows):
+            row["valid_rmse"] = math.sqrt(np.dot(weights, [r["valid_rmse"] ** 2 for r in rows]))
+        row["epoch_time"] = sum(r["epoch_time"] for r in rows)
+        row["train_time"] = sum(r["train_time"] for r in rows)
+        row["samples_per_s"] = n_train / row["train_time"] if row["train_time"] > 0 else math.inf
+        combined.append(row)
+    return combined
+
+
+def _best_epoch(history):
+    """Epoch with the lowest validation loss, else the lowest training loss; None if none."""
+    for key in ("valid_loss", "train_loss"):
+        values = [row[key] for row in history if key in row]
+        if values:
+            return history[int(np.argmin(values))]["epoch"]
+    return None

@@ -1,0 +1,180 @@
+"""DGEXRegressor: the D-GEX tower and checkerboard networks as a scikit-learn estimator."""
+
+from numbers import Integral, Real
+from typing import ClassVar
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import _BaseNetRegressor
+from .nn import DGEXNet, budget
+
+# User-facing architecture name -> (DGEXNet arch, skip connection). The short
+# names are the study's: T-, C-, TR- and CR-D-GEX.
+_ARCHITECTURES = {
+    "dense": ("dense", False),
+    "dense-residual": ("dense", True),
+    "t": ("tower", False),
+    "tower": ("tower", False),
+    "c": ("checkerboard", False),
+    "checkerboard": ("checkerboard", False),
+    "tr": ("tower", True),
+    "tower-residual": ("tower", True),
+    "cr": ("checkerboard", True),
+    "checkerboard-residual": ("checkerboard", True),
+}
+
+#: Width per hidden layer of the dense network whose parameter count is the
+#: default budget (``param_budget=None``): a CPU-sized "reduced study".
+REDUCED_STUDY_WIDTH = 1000
+#: The study's shape: 942 landmarks -> 4,759 targets per network, 3 hidden layers.
+_STUDY_SHAPE = (942, 4759, 3)
+
+
+class DGEXRegressor(_BaseNetRegressor):
+    """D-GEX regressor."""
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_BaseNetRegressor._parameter_constraints,
+        "arch": [StrOptions(set(_ARCHITECTURES))],
+        "towers": [Interval(Integral, 1, None, closed="left")],
+        "width": [Interval(Integral, 1, None, closed="left"), None],
+        "param_budget": [Interval(Integral, 1, None, closed="left"), StrOptions({"study"}), None],
+        "n_hidden_layers": [Interval(Integral, 1, None, closed="left")],
+        "activation": [str],
+        "output_activation": [str],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        arch="cr",
+        towers=5,
+        width=None,
+        param_budget=None,
+        n_hidden_layers=3,
+        activation="taaf_sigmoid",
+        output_activation="identity",
+        dropout=0.25,
+        *,
+        optimizer="nadam",
+        lr=5e-4,
+        weight_decay=0.0,
+        momentum=0.9,
+        lr_schedule="dgex",
+        loss="mse",
+        batch_size=64,
+        max_epochs=50,
+        early_stopping=False,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        tol=1e-4,
+        n_target_splits=1,
+        target_scaling=True,
+        input_scaling=True,
+        device="auto",
+        precision="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            lr_schedule=lr_schedule,
+            loss=loss,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            n_target_splits=n_target_splits,
+            target_scaling=target_scaling,
+            input_scaling=input_scaling,
+            device=device,
+            precision=precision,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.arch = arch
+        self.towers = towers
+        self.width = width
+        self.param_budget = param_budget
+        self.n_hidden_layers = n_hidden_layers
+        self.activation = activation
+        self.output_activation = output_activation
+        self.dropout = dropout
+
+    # ------------------------------------------------------------------
+    # Architecture
+    # ------------------------------------------------------------------
+    def _nn_arch(self):
+        """``(DGEXNet arch, skip, towers)``; a dense network has one tower."""
+        arch, skip = _ARCHITECTURES[self.arch]
+        return arch, skip, 1 if arch == "dense" else self.towers
+
+    def _activations(self):
+        return {
+            "n_hidden_layers": self.n_hidden_layers,
+            "activation": self.activation,
+            "output_activation": self.output_activation,
+        }
+
+    def _check_hyperparameters(self, n_in, n_out):
+        if self.width is not None and self.param_budget is not None:
+            raise ValueError(
+                f"Give either width or param_budget, not both; got width={self.width} and "
+                f"param_budget={self.param_budget!r}."
+            )
+        self._resolve_width(n_in, n_out)
+
+    def _budget(self, n_in, n_out):
+        if isinstance(self.param_budget, Integral):
+            return int(self.param_budget)
+        dense_width = (
+            budget.STUDY_WIDTHS[1] if self.param_budget == "study" else REDUCED_STUDY_WIDTH
+        )
+        return budget.dense_budget(n_in, n_out, dense_width, **self._activations())
+
+    def _resolve_width(self, n_in, n_out):
+        """Neurons per tower per hidden layer of a network with ``n_out`` outputs."""
+        if self.width is not None:
+            return self.width
+        arch, _, towers = self._nn_arch()
+        is_study_shape = (n_in, n_out, self.n_hidden_layers) == _STUDY_SHAPE
+        if self.param_budget == "study" and is_study_shape and towers in budget.STUDY_WIDTHS:
+            # The study's own widths (Table 1), which its solver rule chose.
+            return budget.STUDY_WIDTHS[towers]
+        return budget.solve_width(
+            n_in,
+            n_out,
+            towers=towers,
+            param_budget=self._budget(n_in, n_out),
+            arch=arch,
+            **self._activations(),
+        )
+
+    def _module_class_and_kwargs(self, n_in, n_out):
+        arch, skip, towers = self._nn_arch()
+        kwargs = {
+            "arch": arch,
+            "skip": skip,
+            "towers": towers,
+            "width": self._resolve_width(n_in, n_out),
+            "dropout": self.dropout,
+            **self._activations(),
+        }
+        return DGEXNet, kwargs
+
+    def _count_neurons(self, n_in, n_out):
+        _, _, towers = self._nn_arch()
+        width = self._resolve_width(n_in, n_out)
+        return budget.count_neurons(n_in, n_out, towers=towers, width=width, **self._activations())
+
+    def _set_fitted_state(self, nets, scaling, n_in, n_out, target_is_1d, n_train):
+        super()._set_fitted_state(nets, scaling, n_in, n_out, target_is_1d, n_train)
+        # Width of the first network (the widest group of targets when they split unevenly).
+        self.width_ = self._resolve_width(n_in, -(-n_out // self.n_target_splits))

@@ -1,0 +1,467 @@
+"""Private glue between the estimators and skorch.
+
+The estimators never subclass skorch; they build a :class:`InMemoryNet` per
+network and change how skorch trains only by overriding single hooks of
+``NeuralNetRegressor`` or by adding callbacks, as skorch intends:
+
+- ``get_dataset`` / ``get_iterator``: the data lives in memory as tensors on the
+  training device (moved there once); training batches are slices of a fresh
+  permutation every epoch (skorch's default iterator does not shuffle), with no
+  ``DataLoader`` or collate cost per batch.
+- ``run_single_epoch``: the epoch's loss is accumulated on the device and read
+  once per epoch, so a GPU is not synchronised after every batch.
+- ``infer``: bf16 autocast for ``precision="bf16"``.
+- ``evaluation_step``: prediction batches are zero-padded to a multiple of
+  :data:`PREDICT_ROW_MULTIPLE` rows, which makes every row's prediction
+  independent of how the rows were batched (see the function's comment).
+- callbacks: learning-rate record and schedules, validation errors in the
+  targets' original units, early stopping that restores the best weights, and
+  the per-epoch progress line.
+
+Later work hooks in here: checkpoints are callbacks (``on_epoch_end``), fused or
+compiled optimizers belong to :func:`optimizer_spec`, and memory checks to
+:meth:`InMemoryNet.initialize_module`.
+"""
+
+import contextlib
+import math
+import re
+import sys
+import time
+
+import numpy as np
+import torch
+from skorch import NeuralNetRegressor
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer, LRScheduler
+
+# --------------------------------------------------------------------------
+# One source of truth: the D-GEX study's stepped learning-rate schedule
+# (003_33d9f3b100dac700.txt, "Training": Nadam, 600 epochs).
+# Rows are (first epoch, 1-based, of the stage; learning rate of the stage).
+# --------------------------------------------------------------------------
+DGEX_STUDY_EPOCHS = 600
+DGEX_STUDY_LR_STEPS = (
+    (1, 5e-4),
+    (401, 5e-5),
+    (476, 5e-6),
+    (551, 5e-7),
+    (576, 2.5e-7),
+)
+
+#: Keras' Nadam ``schedule_decay=0.004`` of the study is torch's ``momentum_decay``;
+#: Keras' default epsilon is 1e-7 (torch's is 1e-8).
+_OPTIMIZERS = {
+    "nadam": (torch.optim.NAdam, {"momentum_decay": 4e-3, "eps": 1e-7}),
+    "adam": (torch.optim.Adam, {}),
+    "adamw": (torch.optim.AdamW, {}),
+    "sgd": (torch.optim.SGD, {}),
+    "rmsprop": (torch.optim.RMSprop, {}),
+}
+# Only these optimizers have a momentum argument; Adam-like ones keep beta1 = 0.9.
+_MOMENTUM_OPTIMIZERS = {"sgd", "rmsprop"}
+
+_LOSSES = {
+    "mae": torch.nn.L1Loss,
+    "mse": torch.nn.MSELoss,
+    # delta=1 is one standard deviation of a gene when targets are scaled.
+    "huber": torch.nn.HuberLoss,
+}
+
+#: Prediction batches are padded to a multiple of this many rows (see ``evaluation_step``).
+PREDICT_ROW_MULTIPLE = 16
+#: Rows per prediction batch: large, since prediction needs no activations for backward.
+PREDICT_BATCH_SIZE = 4096
+
+
+# --------------------------------------------------------------------------
+# Devices, seeds, optimizers, losses
+# --------------------------------------------------------------------------
+def resolve_device(device):
+    """Return the torch device string that ``device`` ("auto", "cpu", "cuda[:N]") names."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match is None:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}.")
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested, but torch sees no CUDA device "
+            "(torch.cuda.is_available() is False); use device='cpu' or 'auto'."
+        )
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was requested, but only {torch.cuda.device_count()} "
+            "CUDA device(s) are visible."
+        )
+    return device
+
+
+def _cuda_index(device):
+    return torch.device(device).index or 0 if device.startswith("cuda") else None
+
+
+@contextlib.contextmanager
+def seeded_torch(seed, device):
+    """Seed torch's CPU (and ``device``'s CUDA) generator inside, restore them after.
+
+    The caller's global random state is left exactly as it was, so that
+    ``random_state`` makes a fit reproducible without side effects. With
+    ``seed=None`` the global generators are used and advance, as scikit-learn
+    does for ``random_state=None``.
+    """
+    if seed is None:
+        yield
+        return
+    index = _cuda_index(device)
+    devices = [] if index is None else [index]
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.random.default_generator.manual_seed(seed)
+        if index is not None:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+def optimizer_spec(name, *, weight_decay, momentum):
+    """Return ``(optimizer class, keyword arguments)`` for an optimizer name."""
+    cls, kwargs = _OPTIMIZERS[name]
+    kwargs = {**kwargs, "weight_decay": weight_decay}
+    if name in _MOMENTUM_OPTIMIZERS:
+        kwargs["momentum"] = momentum
+    return cls, kwargs
+
+
+def loss_class(name):
+    """Return the torch criterion class of a loss name ("mae", "mse", "huber")."""
+    return _LOSSES[name]
+
+
+# --------------------------------------------------------------------------
+# Learning-rate schedules: picklable multipliers of the base learning rate
+# --------------------------------------------------------------------------
+class StepMultiplier:
+    """The D-GEX study's stepped schedule, scaled from 600 epochs to ``max_epochs``.
+
+    Called with a 0-based epoch index, returns the factor applied to the base
+    learning rate. Stage boundaries scale proportionally: ``first_epoch - 1``
+    times ``max_epochs / 600``, rounded half up, so that for 600 epochs they
+    are exactly the study's 400 / 475 / 550 / 575, and a short run starts at
+    the base rate (stages that round past the last epoch never happen).
+    """
+
+    def __init__(self, max_epochs):
+        base_rate = DGEX_STUDY_LR_STEPS[0][1]
+        self.starts = [
+            (2 * (first - 1) * max_epochs + DGEX_STUDY_EPOCHS) // (2 * DGEX_STUDY_EPOCHS)
+            for first, _ in DGEX_STUDY_LR_STEPS
+        ]
+        self.factors = [rate / base_rate for _, rate in DGEX_STUDY_LR_STEPS]
+
+    def __call__(self, epoch):
+        stage = sum(epoch >= start for start in self.starts) - 1
+        return self.factors[max(stage, 0)]
+
+
+class CosineMultiplier:
+    """Cosine decay from the base learning rate towards 0 over ``max_epochs``.
+
+    Clamped after ``max_epochs`` (torch's ``CosineAnnealingLR`` would rise again),
+    so that a warm-started continuation keeps the final, small rate.
+    """
+
+    def __init__(self, max_epochs):
+        self.max_epochs = max(max_epochs, 1)
+
+    def __call__(self, epoch):
+        progress = min(epoch, self.max_epochs) / self.max_epochs
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_schedule_callback(schedule, *, max_epochs, monitor, patience, tol):
+    """Return the skorch ``LRScheduler`` callback of a schedule name, or None."""
+    if schedule is None:
+        return None
+    if schedule == "plateau":
+        return LRScheduler(
+            policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
+            monitor=monitor,
+            event_name=None,
+            factor=0.2,
+            patience=patience,
+            threshold=tol,
+            threshold_mode="abs",
+        )
+    multiplier = {"dgex": StepMultiplier, "cosine": CosineMultiplier}[schedule](max_epochs)
+    return LRScheduler(
+        policy=torch.optim.lr_scheduler.LambdaLR, lr_lambda=multiplier, event_name=None
+    )
+
+
+# --------------------------------------------------------------------------
+# In-memory data and batches
+# --------------------------------------------------------------------------
+class TensorData:
+    """Input (and target) tensors already on the training device."""
+
+    def __init__(self, X, y=None):
+        self.X = X
+        self.y = y
+
+    def __len__(self):
+        return len(self.X)
+
+
+class _ShuffledBatches:
+    """Training batches: tensor slices of a new random permutation every epoch.
+
+    A trailing batch of a single row is merged into the previous one, so that
+    batch normalisation never sees a batch of one.
+    """
+
+    def __init__(self, data, batch_size, rng):
+        self.data = data
+        self.batch_size = batch_size
+        self.rng = rng
+
+    def _bounds(self):
+        n_rows = len(self.data)
+        starts = list(range(0, n_rows, self.batch_size))
+        if len(starts) > 1 and n_rows - starts[-1] == 1:
+            starts.pop()
+        return zip(starts, [*starts[1:], n_rows])
+
+    def __iter__(self):
+        # One host-to-device copy of the permutation per epoch, none per batch.
+        order = torch.from_numpy(self.rng.permutation(len(self.data))).to(self.data.X.device)
+        for start, stop in self._bounds():
+            rows = order[start:stop]
+            yield self.data.X.index_select(0, rows), self.data.y.index_select(0, rows)
+
+
+class _OrderedBatches:
+    """Validation and prediction batches: consecutive slices, no copies."""
+
+    def __init__(self, data, batch_size):
+        self.data = data
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        for start in range(0, len(self.data), self.batch_size):
+            stop = start + self.batch_size
+            y = None if self.data.y is None else self.data.y[start:stop]
+            yield self.data.X[start:stop], y
+
+
+def _pad_rows(X, multiple):
+    remainder = len(X) % multiple
+    if remainder == 0:
+        return X
+    return torch.cat([X, X.new_zeros((multiple - remainder, *X.shape[1:]))])
+
+
+# --------------------------------------------------------------------------
+# The net
+# --------------------------------------------------------------------------
+class InMemoryNet(NeuralNetRegressor):
+    """skorch ``NeuralNetRegressor`` that trains from in-memory tensors.
+
+    Parameters beyond skorch's
+    --------------------------
+    precision : {"float32", "bf16"}
+        "bf16" runs forward passes under bf16 autocast (CPU or CUDA).
+    shuffle_seed : int or None
+        Seed of the per-epoch permutations of the training rows.
+    """
+
+    def __init__(self, module, *args, precision="float32", shuffle_seed=None, **kwargs):
+        super().__init__(module, *args, **kwargs)
+        self.precision = precision
+        self.shuffle_seed = shuffle_seed
+
+    @property
+    def _default_callbacks(self):
+        # skorch's defaults read per-batch history entries, which this net does
+        # not write (see run_single_epoch); the loss is recorded per epoch instead.
+        return [("epoch_timer", EpochTimer())]
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        # No per-batch history rows: hundreds of thousands of empty dicts over a
+        # long run would cost time and bloat every pickled model.
+        pass
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, TensorData):
+            return X
+        y = None if y is None else torch.as_tensor(y, device=self.device)
+        return TensorData(torch.as_tensor(X, device=self.device), y)
+
+    def get_iterator(self, dataset, training=False):
+        if training:
+            # A new stream per fit call, so a warm-started fit does not replay
+            # the first fit's permutations.
+            rng = np.random.default_rng([self.shuffle_seed or 0, len(self.history)])
+            if self.shuffle_seed is None:
+                rng = np.random.default_rng()
+            return _ShuffledBatches(dataset, self.batch_size, rng)
+        batch_size = self.get_params_for("iterator_valid").get("batch_size", PREDICT_BATCH_SIZE)
+        return _OrderedBatches(dataset, batch_size)
+
+    def _autocast(self):
+        device_type = torch.device(self.device).type
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    def infer(self, x, **fit_params):
+        with self._autocast():
+            y_pred = super().infer(x, **fit_params)
+        return y_pred.float()
+
+    def evaluation_step(self, batch, training=False):
+        # CPU matmul kernels treat the rows of a partial tile differently, so a
+        # row predicted alone can differ in the last bit from the same row
+        # predicted in a batch. Padding every batch to whole tiles makes each
+        # row's prediction independent of its batch (scikit-learn's
+        # subset-invariance check compares them to 1e-7).
+        X, y = batch
+        padded = _pad_rows(X, PREDICT_ROW_MULTIPLE)
+        return super().evaluation_step((padded, y), training=training)[: len(X)]
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        n_rows = n_batches = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            # Summed on the device: no host synchronisation per batch.
+            loss_sum += step["loss"].detach() * len(batch[0])
+            n_rows += len(batch[0])
+            n_batches += 1
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_loss", loss_sum.item() / max(n_rows, 1))
+        self.history.record(prefix + "_batch_count", n_batches)
+        if training:
+            seconds = time.perf_counter() - started
+            self.history.record("train_time", seconds)
+            self.history.record("samples_per_s", n_rows / seconds if seconds > 0 else math.inf)
+
+
+class HoldOut:
+    """``train_split`` that returns a fixed validation set (picklable)."""
+
+    def __init__(self, X_valid, y_valid):
+        self.X_valid = X_valid
+        self.y_valid = y_valid
+
+    def __call__(self, dataset, y=None, **fit_params):
+        return dataset, TensorData(self.X_valid, self.y_valid)
+
+
+# --------------------------------------------------------------------------
+# Callbacks
+# --------------------------------------------------------------------------
+class RecordLearningRate(Callback):
+    """Write the learning rate used in each epoch to the history as ``lr``."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
+
+
+class OriginalUnitErrors(Callback):
+    """Validation MMAE and RMSE in the targets' original units.
+
+    Computed from the predictions of skorch's own validation pass (no second
+    forward pass), with sums kept on the device and read once per epoch.
+    ``target_scale`` holds the per-gene factors that undo target scaling.
+
+    MMAE is the mean over samples of each sample's mean absolute error over genes;
+    since every sample has the same genes, it equals the mean absolute error over
+    all entries. RMSE is the root of the mean squared error over all entries.
+    """
+
+    def __init__(self, target_scale):
+        self.target_scale = target_scale
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.sums_ = None
+        self.count_ = 0
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training:
+            return
+        diff = (y_pred.float() - batch[1]) * self.target_scale.to(y_pred.device)
+        sums = torch.stack([diff.abs().sum(), diff.square().sum()]).double()
+        self.sums_ = sums if self.sums_ is None else self.sums_ + sums
+        self.count_ += diff.numel()
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.sums_ is None:
+            return
+        abs_sum, sq_sum = self.sums_.tolist()
+        net.history.record("valid_mmae", abs_sum / self.count_)
+        net.history.record("valid_rmse", math.sqrt(sq_sum / self.count_))
+
+
+class BestWeightsEarlyStopping(EarlyStopping):
+    """Early stopping with scikit-learn's semantics, restoring the best weights.
+
+    Training stops after ``patience`` consecutive epochs in which the monitored
+    score did not fall below ``best - threshold`` (as in ``MLPRegressor``); the
+    weights of the epoch with the lowest score are restored at the end.
+    """
+
+    def __init__(self, monitor="valid_loss", patience=10, threshold=1e-4):
+        super().__init__(
+            monitor=monitor,
+            patience=patience,
+            threshold=threshold,
+            threshold_mode="abs",
+            load_best=True,
+        )
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.best_score_ = math.inf
+        self.stopped_ = False
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1, self.monitor]
+        self.misses_ = self.misses_ + 1 if score > self.best_score_ - self.threshold else 0
+        if score < self.best_score_:
+            self.best_score_ = score
+            self.best_epoch_ = net.history[-1, "epoch"]
+            self.best_model_weights_ = {
+                name: value.detach().clone() for name, value in net.module_.state_dict().items()
+            }
+        if self.misses_ >= self.patience:
+            self.stopped_ = True
+            # skorch's way to end fit_loop early; NeuralNet.partial_fit catches it.
+            raise KeyboardInterrupt
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_model_weights_ is not None:
+            net.module_.load_state_dict(self.best_model_weights_)
+
+
+class ProgressLine(Callback):
+    """Print one line per epoch when the net's ``verbose`` is set."""
+
+    def __init__(self, label=""):
+        self.label = label
+
+    def on_epoch_end(self, net, **kwargs):
+        if not net.verbose:
+            return
+        row = net.history[-1]
+        parts = [f"{self.label}epoch {row['epoch']:>4d}/{net.max_epochs}"]
+        for key in ("train_loss", "valid_loss", "valid_mmae", "valid_rmse"):
+            if key in row:
+                parts.append(f"{key} {row[key]:.5f}")
+        parts.append(f"lr {row['lr']:.2e}")
+        parts.append(f"{row['dur']:.2f}s")
+        parts.append(f"{row['samples_per_s']:,.0f} samples/s")
+        print("  ".join(parts), file=sys.stdout, flush=True)
