@@ -626,7 +626,8 @@ def bootstrap_ci(
     whatever ``n_boot`` and the sample size. Measured with
     ``benchmarks/bootstrap_speed.py`` on this project's 2-core CI machine
     (numpy 2.4, shared with other jobs), 100,000 resamples of 19,000
-    samples took 7.6 s of CPU time and 17.5 MiB of peak numpy memory; see
+    samples took 7.6 to 8.7 s of CPU time and 17.5 MiB of peak numpy memory
+    (``statistic="median"`` costs about four times as much); see
     docs/metrics.rst for the measurements.
 
     Parameters
