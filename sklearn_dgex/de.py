@@ -541,6 +541,10 @@ def _scores_from_counts(tp, fp, fn, tn, betas, zero_division):
 # --------------------------------------------------------------------------- #
 # The study's protocol
 # --------------------------------------------------------------------------- #
+# Pairs of clusters count as "distinct" within this fraction of the most distant pair.
+_DISTANCE_TOLERANCE = 0.1
+
+
 @validate_params(
     {
         "Y": ["array-like"],
@@ -565,14 +569,17 @@ def select_clusters(
        the profiles as given);
     3. cut it into ``k = 2, 3, ..., max_clusters`` clusters; at each cut the
        *large* clusters are those of at least ``min_cluster_size`` profiles;
-    4. over all cuts, take the two large clusters of one cut (hence disjoint)
-       that are most distinct by Ward's own criterion, the rise in the
-       within-cluster sum of squares that merging them would cause:
-       ``sqrt(2 n_a n_b / (n_a + n_b)) * ||centroid_a - centroid_b||``.
+    4. "distinct": over all cuts, the pairs of large clusters of one cut (hence
+       disjoint) whose centroids lie within 10% of the largest centroid
+       distance found;
+    5. of these, the pair whose smaller cluster is largest (then the more
+       distant pair).
 
-    The size factor matters: by centroid distance alone the smallest eligible
+    Step 5 matters: by centroid distance alone the smallest eligible
     sub-clusters would win, since splitting a homogeneous cluster pushes the
-    halves' centroids apart by noise alone.
+    halves' centroids apart by noise alone; ranking by Ward's merge cost
+    instead (distance weighted by size) tends to pick the first split of the
+    tree, often a mixture of most of the data against one group.
 
     Parameters
     ----------
@@ -626,26 +633,26 @@ def select_clusters(
     distances = euclidean_distances(Y[rows])
     tree = hierarchy.linkage(squareform(distances, checks=False), method="ward")
 
-    chosen = None  # (merge cost, k, labels, sizes, pair): the best pair so far
+    candidates = []  # (centroid distance, smaller size, k, labels, sizes, pair)
     for k in range(2, max_clusters + 1):
         labels = hierarchy.fcluster(tree, k, criterion="maxclust")
         ids, sizes = np.unique(labels, return_counts=True)
-        large = sizes >= min_cluster_size
-        centroids = {c: Y[rows[labels == c]].mean(axis=0) for c in ids[large]}
-        size_of = dict(zip(ids[large], sizes[large]))
-        for first, second in itertools.combinations(ids[large], 2):
-            n_a, n_b = size_of[first], size_of[second]
-            distance = float(np.linalg.norm(centroids[first] - centroids[second]))
-            cost = math.sqrt(2.0 * n_a * n_b / (n_a + n_b)) * distance
-            if chosen is None or cost > chosen[0]:
-                chosen = (cost, k, labels, sizes, (first, second), distance)
-    if chosen is None:
+        size_of = dict(zip(ids, sizes))
+        large = ids[sizes >= min_cluster_size]
+        centroids = {c: Y[rows[labels == c]].mean(axis=0) for c in large}
+        for pair in itertools.combinations(large, 2):
+            distance = float(np.linalg.norm(centroids[pair[0]] - centroids[pair[1]]))
+            smaller = min(size_of[pair[0]], size_of[pair[1]])
+            candidates.append((distance, smaller, k, labels, sizes, pair))
+    if not candidates:
         raise ValueError(
             f"No cut of the Ward tree into 2..{max_clusters} clusters gives two clusters of at "
             f"least min_cluster_size={min_cluster_size} profiles (of {n_used} clustered); lower "
             f"min_cluster_size or the sample sizes, or cluster more profiles."
         )
-    _, k, labels, sizes, (first, second), distance = chosen
+    most_distinct = max(c[0] for c in candidates)
+    distinct = [c for c in candidates if c[0] >= (1 - _DISTANCE_TOLERANCE) * most_distinct]
+    distance, _, k, labels, sizes, (first, second) = max(distinct, key=lambda c: (c[1], c[0]))
     if np.sum(labels == first) < np.sum(labels == second):
         first, second = second, first  # the larger cluster is group a
     return Bunch(
