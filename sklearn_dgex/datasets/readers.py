@@ -48,6 +48,7 @@ __all__ = [
 _EXTENSIONS = {
     ".gctx": "gctx",
     ".gct": "gct",
+    ".gct.gz": "gct",
     ".csv": "table",
     ".tsv": "table",
     ".txt": "table",
@@ -268,7 +269,7 @@ def _read_gctx_meta(group):
     for name in group:
         values = group[name][()]
         fields[name] = _decode_array(values)
-    ids = pd.Index(np.asarray(fields.pop("id")).astype(str), name="id")
+    ids = pd.Index(np.asarray(fields.pop("id")).astype(str))
     meta = pd.DataFrame({name: _meta_column(values) for name, values in fields.items()})
     meta.index = ids
     return meta
@@ -438,10 +439,10 @@ def read_gct(path, *, dtype=np.float32, return_meta=False):
             f"{path!r}: found {len(table) - 1 - n_sample_fields} gene lines but line 2 "
             f"declares {n_genes}."
         )
-    sample_ids = pd.Index(header.iloc[n_id_columns:].astype(str), name="id")
+    sample_ids = pd.Index(header.iloc[n_id_columns:].astype(str).to_numpy())
     sample_block = table.iloc[1 : 1 + n_sample_fields]
     gene_block = table.iloc[1 + n_sample_fields :]
-    gene_ids = pd.Index(gene_block.iloc[:, 0].astype(str).to_numpy(), name="id")
+    gene_ids = pd.Index(gene_block.iloc[:, 0].astype(str).to_numpy())
     values = gene_block.iloc[:, n_id_columns:].replace(_DATA_NULLS, np.nan)
     values = _numeric(pd.DataFrame(values.to_numpy(), index=gene_ids, columns=sample_ids), path)
     data = _validated(values.T, path, dtype)
@@ -619,7 +620,7 @@ def read_table(
         path, sep=sep, header=None, skiprows=1, index_col=index_col, na_values=_DATA_NULLS
     )
     names = [name for i, name in enumerate(header.iloc[0]) if i != index_col]
-    if len(names) != table.shape[1]:
+    if len(names) != table.shape[1] or not names:
         raise ValueError(
             f"{path!r}: the header has {len(names)} names but the rows have "
             f"{table.shape[1]} values; is sep={sep!r} the right separator?"
@@ -810,14 +811,7 @@ def read_npz(
     """
     genes_in = _check_genes_in(genes_in)
     path = _existing_file(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path!r} is not a readable .npz file: {error}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path!r} is a single .npy array, not an .npz archive.")
-    with archive:
-        arrays = {key: archive[key] for key in archive.files}
+    arrays = _load_npz(path)
     for key in (data_key, genes_key):
         if key not in arrays:
             raise ValueError(
@@ -845,6 +839,20 @@ def read_npz(
     if return_meta:
         return data, _npz_meta(arrays, gene_ids, sample_ids)
     return data
+
+
+def _load_npz(path):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path!r} is not a readable .npz file: {error}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path!r} is a single .npy array, not an .npz archive.")
+    with archive:
+        try:
+            return {key: archive[key] for key in archive.files}
+        except ValueError as error:  # object arrays would need pickle, which is unsafe
+            raise ValueError(f"{path!r}: {error}; store ids as str arrays.") from None
 
 
 def _npz_meta(arrays, gene_ids, sample_ids):
@@ -900,31 +908,34 @@ def _oriented(table, genes_in):
 
 
 def _numeric(table, path):
-    """Fail on the first non-numeric column, naming it and one offending value."""
-    for position, name in enumerate(table.columns):
+    """Convert text columns to numbers; fail on the first non-numeric value, naming it."""
+    # Classify each distinct dtype once: tables have tens of thousands of columns.
+    kinds = {dtype: _is_number_dtype(dtype) for dtype in set(table.dtypes)}
+    is_number = np.array([kinds[dtype] for dtype in table.dtypes], dtype=bool)
+    if is_number.all():
+        return table
+    table = table.copy()
+    for position in np.flatnonzero(~is_number):
         column = table.iloc[:, position]
-        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-            continue
         converted = pd.to_numeric(column, errors="coerce")
         bad = column[converted.isna() & column.notna()]
         if len(bad):
+            name = table.columns[position]
             raise ValueError(
                 f"{path!r}: non-numeric value {bad.iloc[0]!r} in column {name!r} "
                 f"(row {bad.index[0]!r}); expression values must be numbers."
             )
-    return table.apply(pd.to_numeric) if not _all_numeric(table) else table
+        table.isetitem(position, converted)
+    return table
 
 
-def _all_numeric(table):
-    return all(
-        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        for dtype in table.dtypes
-    )
+def _is_number_dtype(dtype):
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
 def _validated(data, path, dtype):
-    data.columns = pd.Index(data.columns.astype(str))
-    data.index = pd.Index(data.index.astype(str))
+    data.columns = pd.Index(data.columns.astype(str), name=None)
+    data.index = pd.Index(data.index.astype(str), name=None)
     duplicated = data.columns[data.columns.duplicated()].unique()
     if len(duplicated):
         raise ValueError(
