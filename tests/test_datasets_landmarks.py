@@ -1,0 +1,150 @@
+"""The L1000 landmark list and the split of expression tables into landmarks and targets."""
+
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_dgex.datasets import (
+    MissingLandmarksWarning,
+    load_l1000_landmarks,
+    make_expression,
+    read_npz,
+    split_landmarks,
+)
+
+
+def test_landmark_list_ships_with_the_package():
+    landmarks = load_l1000_landmarks()
+    assert landmarks.shape == (978, 2)
+    assert list(landmarks.columns) == ["symbol", "entrez_id"]
+    assert landmarks["symbol"].is_unique and landmarks["entrez_id"].is_unique
+    assert landmarks["entrez_id"].dtype == np.int64
+    assert landmarks.loc[landmarks["symbol"] == "TP53", "entrez_id"].item() == 7157
+    # A copy on every call: callers cannot corrupt the next caller's list.
+    landmarks.loc[0, "symbol"] = "changed"
+    assert load_l1000_landmarks().loc[0, "symbol"] == "AARS"
+
+
+def test_landmark_list_equals_the_shared_source(shared_data_dir):
+    source = pd.read_csv(
+        os.path.join(shared_data_dir, "l1000_landmarks_978.tsv"),
+        sep="\t",
+        header=None,
+        names=["symbol", "entrez_id"],
+    )
+    pd.testing.assert_frame_equal(load_l1000_landmarks(), source, check_dtype=False)
+
+
+def test_split_synthetic_frame_by_symbol():
+    X, Y = make_expression(20, 942, 30, as_frame=True, random_state=0)
+    data = pd.concat([Y.iloc[:, :10], X, Y.iloc[:, 10:]], axis=1)  # landmarks not first
+    with pytest.warns(MissingLandmarksWarning, match="lacks 36 of 978 landmarks"):
+        X_split, Y_split, match = split_landmarks(data, return_match=True)
+    pd.testing.assert_frame_equal(X_split, X)
+    pd.testing.assert_frame_equal(Y_split, Y)
+    assert match.n_matched == 942 and len(match.missing) == 36
+    assert match.n_landmarks == 978 and match.n_targets == 30
+    assert match.fraction_matched == pytest.approx(942 / 978)
+    assert not set(X_split.columns) & set(Y_split.columns)
+
+
+def test_landmarks_follow_the_list_order_not_the_column_order():
+    data = pd.DataFrame(np.arange(8.0).reshape(2, 4), columns=["T1", "B", "A", "T2"])
+    X, Y = split_landmarks(data, landmarks=["A", "B"])
+    assert list(X.columns) == ["A", "B"] and list(Y.columns) == ["T1", "T2"]
+    assert X["A"].tolist() == [2.0, 6.0]
+
+
+def test_split_by_entrez_id_accepts_numbers_and_text():
+    landmarks = load_l1000_landmarks().iloc[:3]
+    entrez = landmarks["entrez_id"].tolist()
+    data = pd.DataFrame(
+        np.ones((2, 4)), columns=[str(entrez[0]), f"{entrez[1]}.0", "999999999", "12345"]
+    )
+    with pytest.warns(MissingLandmarksWarning):
+        X, Y = split_landmarks(data, landmarks=landmarks, id_type="entrez")
+    assert list(X.columns) == [str(entrez[0]), str(entrez[1])]
+    assert list(Y.columns) == ["999999999", "12345"]
+
+
+def test_probe_level_duplicates():
+    data = pd.DataFrame(
+        [[1.0, 3.0, 5.0, 7.0, 9.0], [2.0, 4.0, 6.0, 8.0, 10.0]],
+        columns=["p1", "p2", "p3", "p4", "p5"],
+    )
+    symbols = ["AARS", "AARS", "MYC", "MYC", None]
+    with pytest.warns(MissingLandmarksWarning):
+        X, Y, match = split_landmarks(
+            data, landmarks=["AARS", "ABCB6"], gene_ids=symbols, return_match=True
+        )
+    assert X["AARS"].tolist() == [2.0, 3.0] and Y["MYC"].tolist() == [6.0, 7.0]
+    assert list(Y.columns) == ["MYC"]
+    assert match.n_collapsed == 2 and match.n_unannotated == 1
+    X_first, Y_first = split_landmarks(
+        data, landmarks=["AARS"], gene_ids=symbols, duplicates="first"
+    )
+    assert X_first["AARS"].tolist() == [1.0, 2.0] and Y_first["MYC"].tolist() == [5.0, 6.0]
+    with pytest.raises(ValueError, match=r"2 gene id\(s\) label more than one column"):
+        split_landmarks(data, landmarks=["AARS"], gene_ids=symbols, duplicates="error")
+
+
+def test_gene_ids_series_is_aligned_on_column_names():
+    data = pd.DataFrame(np.ones((1, 3)), columns=["p1", "p2", "p3"])
+    symbols = pd.Series({"p3": "MYC", "p1": "AARS", "p2": "TP53"})
+    X, Y = split_landmarks(data, landmarks=["AARS"], gene_ids=symbols)
+    assert list(X.columns) == ["AARS"] and list(Y.columns) == ["TP53", "MYC"]
+
+
+def test_mean_of_duplicates_keeps_float32_and_skips_nan():
+    data = pd.DataFrame({"p1": [1.0, np.nan], "p2": [3.0, 4.0]}, dtype=np.float32)
+    X, _ = split_landmarks(data, landmarks=["AARS"], gene_ids=["AARS", "AARS"])
+    assert X.dtypes.iloc[0] == np.float32 and X["AARS"].tolist() == [2.0, 4.0]
+
+
+def test_no_warning_when_all_landmarks_match():
+    data = pd.DataFrame(np.ones((1, 3)), columns=["A", "B", "C"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X, Y = split_landmarks(data, landmarks=["A", "B"])
+    assert X.shape == (1, 2) and Y.shape == (1, 1)
+
+
+def test_split_landmarks_errors():
+    data = pd.DataFrame(np.ones((1, 2)), columns=["1007_s_at", "1053_at"])
+    with pytest.raises(ValueError, match="pass gene_ids= when the columns are probe ids"):
+        split_landmarks(data)
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        split_landmarks(data.to_numpy())
+    with pytest.raises(ValueError, match="id_type must be one of"):
+        split_landmarks(data, id_type="ensembl")
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        split_landmarks(data, duplicates="max")
+    with pytest.raises(ValueError, match="gene_ids has 3 entries but data has 2 columns"):
+        split_landmarks(data, gene_ids=["A", "B", "C"])
+    with pytest.raises(ValueError, match="no 'entrez_id' column"):
+        split_landmarks(data, landmarks=pd.DataFrame({"gene": ["A"]}), id_type="entrez")
+    with pytest.raises(TypeError, match="not a single string"):
+        split_landmarks(data, landmarks="AARS")
+
+
+def test_landmarks_of_the_shared_microarray_data(shared_data_dir):
+    """HG-U133A probes matched to the L1000 landmarks through their annotation."""
+    data, meta = read_npz(
+        os.path.join(shared_data_dir, "bladderbatch_hgu133a.npz"), return_meta=True
+    )
+    with pytest.warns(MissingLandmarksWarning, match=r"\(934 matched\)"):
+        X, Y, by_symbol = split_landmarks(data, gene_ids=meta.genes["symbols"], return_match=True)
+    # The 2009 annotation predates renamings such as CDC2 -> CDK1; Entrez
+    # ids are stable, so they match almost every landmark.
+    with pytest.warns(MissingLandmarksWarning, match=r"\(975 matched\)"):
+        _, _, by_entrez = split_landmarks(
+            data, gene_ids=meta.genes["entrez"], id_type="entrez", return_match=True
+        )
+    assert by_symbol.n_matched == 934 and by_entrez.n_matched == 975
+    assert "CDK1" in by_symbol.missing
+    assert X.shape == (57, 934) and Y.shape[0] == 57
+    assert not set(X.columns) & set(Y.columns)
+    assert by_symbol.n_unannotated + by_symbol.n_collapsed + X.shape[1] + Y.shape[1] == 22283
