@@ -52,7 +52,7 @@ def train_val_test_split(*arrays, val_size=0.15, test_size=0.15, groups=None, ra
     -------
     splitting : list of length 3 * len(arrays)
         ``[a_train, a_val, a_test, b_train, b_val, b_test, ...]``, each in
-        the type of its input.
+        the type of its input, rows in shuffled order.
 
     Raises
     ------
@@ -110,11 +110,7 @@ def _n_of(size, n_samples, name):
 
 def _split_samples(rng, n_samples, n_val, n_test):
     order = rng.permutation(n_samples)
-    return (
-        np.sort(order[n_val + n_test :]),
-        np.sort(order[:n_val]),
-        np.sort(order[n_val : n_val + n_test]),
-    )
+    return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
 
 
 def _checked_groups(groups, n_samples):
@@ -147,7 +143,8 @@ def _split_groups(rng, groups, n_val, n_test):
                 f"the {name} split is empty: the groups are too few or too large "
                 "for the requested sizes."
             )
-    return tuple(np.flatnonzero(split == label) for label in (0, 1, 2))
+    # Shuffled within each split too, as sklearn's train_test_split does.
+    return tuple(rng.permutation(np.flatnonzero(split == label)) for label in (0, 1, 2))
 
 
 def _take(array, idx):
