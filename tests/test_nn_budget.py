@@ -136,3 +136,14 @@ def test_bad_arguments_raise(kwargs, match):
 def test_solve_width_rejects_negative_budget():
     with pytest.raises(ValueError, match="param_budget must be an int >= 0"):
         solve_width(10, 3, towers=1, param_budget=-5)
+
+
+def test_networks_page_examples_run():
+    # docs/networks.rst reproduces Table 1 by code; run it so that it can never rot.
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "networks.rst"
+    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 10
+    assert result.failed == 0
