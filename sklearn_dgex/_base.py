@@ -8,6 +8,7 @@ build (:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many
 neurons it has (:meth:`_BaseNetRegressor._count_neurons`).
 """
 
+import inspect
 import math
 import time
 from numbers import Integral, Real
@@ -35,6 +36,178 @@ _HISTORY_KEYS = {
     "train_time": "train_time",
 }
 _DEFAULT_VALIDATION_FRACTION = 0.1
+
+
+# Shared docstring sections. Each estimator's docstring holds the markers
+# "<training parameters>" and "<fitted attributes>"; :func:`_shared_docs` fills
+# them in with that estimator's own defaults, so the text is written once and the
+# defaults shown can never drift from the signature.
+_TRAINING_PARAMETERS_DOC = """\
+optimizer : {{"nadam", "adam", "adamw", "sgd", "rmsprop"}}, default={optimizer!r}
+    Optimizer. "nadam" is the D-GEX study's Nadam: torch's ``NAdam`` with
+    ``momentum_decay=0.004`` (Keras' ``schedule_decay``) and Keras' epsilon
+    1e-7. The Adam family uses betas (0.9, 0.999).
+
+lr : float, default={lr!r}
+    Initial learning rate; schedules scale it.
+
+weight_decay : float, default={weight_decay!r}
+    Weight decay: decoupled for "adamw", an L2 term in the gradient for the
+    other optimizers.
+
+momentum : float, default={momentum!r}
+    Momentum of "sgd" and "rmsprop"; the Adam family ignores it.
+
+lr_schedule : {{"dgex", "cosine", "plateau"}} or None, default={lr_schedule!r}
+    Learning-rate schedule, stepped once per epoch:
+
+    - "dgex": the D-GEX study's steps, 5e-4 -> 5e-5 -> 5e-6 -> 5e-7 -> 2.5e-7
+      from epochs 401 / 476 / 551 / 576 of 600, applied as multipliers of ``lr``
+      (1, 0.1, 0.01, 0.001, 0.0005) with the boundaries scaled to
+      ``max_epochs``;
+    - "cosine": cosine decay from ``lr`` towards 0 over ``max_epochs``;
+    - "plateau": divide by 5 when the validation loss (the training loss
+      without validation) has not improved by ``tol`` for
+      ``n_iter_no_change // 2`` epochs;
+    - None: constant.
+
+loss : {{"mae", "mse", "huber"}}, default={loss!r}
+    Training loss, computed on the scaled targets when ``target_scaling``.
+
+batch_size : int, default={batch_size!r}
+    Rows per optimizer step. The rows are shuffled every epoch.
+
+max_epochs : int, default={max_epochs!r}
+    Passes over the training data (fewer with early stopping). 0 only
+    initialises the network(s).
+
+early_stopping : bool, default={early_stopping!r}
+    Stop when the validation loss has not fallen below its best value minus
+    ``tol`` for ``n_iter_no_change`` consecutive epochs, then restore the
+    weights of the epoch with the lowest validation loss. Validates on
+    ``X_val``/``y_val`` when given to ``fit``, otherwise on a random
+    ``validation_fraction`` of the training data (10% when it is None).
+
+validation_fraction : float or None, default={validation_fraction!r}
+    Fraction of the training data held out to record validation errors each
+    epoch (``valid_loss``, ``valid_mmae``, ``valid_rmse`` in ``history_``).
+    None: no hold-out, unless ``early_stopping`` asks for one.
+
+n_iter_no_change : int, default={n_iter_no_change!r}
+    Patience of early stopping, in epochs.
+
+tol : float, default={tol!r}
+    Smallest decrease of the validation loss that counts as an improvement.
+
+n_target_splits : int, default={n_target_splits!r}
+    Number of networks, each trained on one contiguous block of targets
+    (``numpy.array_split`` of the columns). The D-GEX study trained a pair,
+    each on half of its 9,518 targets, so that each fitted in GPU memory.
+    Predictions are concatenated in column order; sizes and budgets apply
+    to each network.
+
+target_scaling : bool, default={target_scaling!r}
+    Standardise each target with its training mean and standard deviation
+    inside the estimator; predictions are in the original units.
+
+input_scaling : bool, default={input_scaling!r}
+    Standardise each input feature with its training mean and standard
+    deviation, so that raw log2 expression trains well without a scaler.
+
+device : {{"auto", "cpu", "cuda"}} or "cuda:N", default={device!r}
+    Where to train and predict; "auto" is "cuda" when torch sees a GPU.
+
+precision : {{"float32", "bf16"}}, default={precision!r}
+    "bf16" runs forward passes under bfloat16 autocast (CPU or CUDA);
+    weights, optimizer state and predictions stay float32/float64.
+
+random_state : int, RandomState instance or None, default={random_state!r}
+    Seeds weight initialisation, dropout, shuffling and the validation split.
+    An int makes fits on CPU reproducible; the caller's global numpy and
+    torch random states are left untouched. None draws seeds from numpy's
+    global generator.
+
+verbose : int, default={verbose!r}
+    Print one line per epoch when positive.
+
+warm_start : bool, default={warm_start!r}
+    Continue training the fitted network(s), their optimizer state and
+    schedule for another ``max_epochs`` instead of starting anew. The scaling
+    statistics of the first fit are kept.
+"""
+
+_FITTED_ATTRIBUTES_DOC = """\
+nets_ : list of skorch.NeuralNetRegressor
+    The trained skorch nets, one per block of targets
+    (``n_target_splits``); ``nets_[k].module_`` is the torch module.
+
+net_ : skorch.NeuralNetRegressor
+    ``nets_[0]``.
+
+history_ : list of dict
+    One row per epoch: ``epoch`` (1-based), ``train_loss``, ``lr``,
+    ``epoch_time`` and ``train_time`` (seconds), ``samples_per_s``
+    (training rows per second) and, with a validation set, ``valid_loss``
+    and ``valid_mmae`` / ``valid_rmse`` in the targets' original units. With
+    several networks, the rows combine theirs over the epochs all of them
+    ran (losses and MMAE weighted by targets, RMSE through its square).
+
+histories_ : list of list of dict
+    Each network's own history.
+
+best_epoch_ : int or None
+    Epoch with the lowest validation loss (the training loss without
+    validation). With early stopping and one network, the weights of this
+    epoch are the model's. None when no epoch ran.
+
+n_iter_ : int
+    Number of epochs run (the most over the networks).
+
+n_parameters_ : int
+    Trainable parameters of all networks.
+
+n_neurons_ : int
+    Neurons (hidden and output) of all networks.
+
+fit_time_ : float
+    Seconds the last call of ``fit`` took.
+
+n_features_in_ : int
+    Number of features seen during ``fit``.
+
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Names of features seen during ``fit``; defined only when ``X`` has
+    feature names that are all strings.
+
+n_outputs_ : int
+    Number of targets.
+
+input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
+    Input standardisation (zeros and ones when ``input_scaling=False``).
+
+target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    Target standardisation (zeros and ones when ``target_scaling=False``).
+"""
+
+
+def _indent(text, spaces=4):
+    pad = " " * spaces
+    return "".join(pad + line if line.strip() else line for line in text.splitlines(True))
+
+
+def _shared_docs(cls):
+    """Class decorator: fill in the shared parameter and attribute sections."""
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    training = _indent(_TRAINING_PARAMETERS_DOC.format(**defaults)).rstrip("\n")
+    attributes = _indent(_FITTED_ATTRIBUTES_DOC).rstrip("\n")
+    cls.__doc__ = cls.__doc__.replace("    <training parameters>", training).replace(
+        "    <fitted attributes>", attributes
+    )
+    return cls
 
 
 class _BaseNetRegressor(RegressorMixin, BaseEstimator):

@@ -5,7 +5,7 @@ from typing import ClassVar
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import _BaseNetRegressor
+from ._base import _BaseNetRegressor, _shared_docs
 from .nn import DGEXNet, budget
 
 # User-facing architecture name -> (DGEXNet arch, skip connection). The short
@@ -30,8 +30,108 @@ REDUCED_STUDY_WIDTH = 1000
 _STUDY_SHAPE = (942, 4759, 3)
 
 
+@_shared_docs
 class DGEXRegressor(_BaseNetRegressor):
-    """D-GEX regressor."""
+    """D-GEX regressor: dense, tower and checkerboard networks for expression inference.
+
+    Predicts target genes from landmark genes with the D-GEX networks of the
+    tower study: ``n_hidden_layers`` hidden layers of ``towers`` towers of
+    ``width`` neurons with TAAF activations, the towers' outputs averaged
+    before the output layer, trained by skorch
+    (:class:`~sklearn_dgex.nn.DGEXNet` is the torch module). Towers hold
+    more neurons for the same number of weights; the checkerboard wiring lets
+    neighbouring towers exchange information. The default,
+    ``DGEXRegressor(arch="cr", towers=5)``, is the study's best model
+    (CR-D-GEX with five towers) at a parameter budget sized for a CPU;
+    ``param_budget="study"`` gives the study's 257M-parameter networks.
+
+    Works on raw log2 expression: inputs and targets are standardised inside
+    the estimator and predictions come back in the original units.
+
+    Parameters
+    ----------
+    arch : str, default="cr"
+        Hidden-layer wiring: "dense" (D-GEX), "t" or "tower" (T-D-GEX), "c"
+        or "checkerboard" (C-D-GEX), "tr" or "tower-residual" (TR-D-GEX),
+        "cr" or "checkerboard-residual" (CR-D-GEX), "dense-residual". The
+        residual variants add hidden layer 1 to hidden layer 2 (skip
+        connection). The dense variants have one tower and ignore
+        ``towers``.
+
+    towers : int, default=5
+        Number of towers.
+
+    width : int or None, default=None
+        Neurons per tower in each hidden layer. None: the widest that fits
+        ``param_budget``. Give either ``width`` or ``param_budget``.
+
+    param_budget : int, "study" or None, default=None
+        Most parameters of each network, used when ``width`` is None:
+
+        - None: those of the dense network of 1,000 neurons per hidden layer
+          for the data's numbers of inputs and targets, a CPU-sized "reduced
+          study" in which more towers trade width for neurons at equal
+          weights, as in the study;
+        - "study": those of the study's dense network of 10,000 neurons; at
+          the study's shape (942 landmarks, 4,759 targets per network, three
+          hidden layers) exactly the widths of its Table 1
+          (:data:`sklearn_dgex.nn.STUDY_WIDTHS`);
+        - an int: that many.
+
+    n_hidden_layers : int, default=3
+        Number of hidden layers.
+
+    activation : str, default="taaf_sigmoid"
+        Activation of the hidden neurons (see
+        :func:`~sklearn_dgex.nn.make_activation`): the study's TAAF over a
+        sigmoid; "tanh" for the original D-GEX.
+
+    output_activation : str, default="identity"
+        Activation of the output neurons. The study used "taaf_sigmoid" (its
+        TAAFo); on standardised targets a linear output trains far better
+        (measured in the user guide), hence the default.
+
+    dropout : float, default=0.25
+        Dropout after each hidden layer (the checkerboard's first hidden
+        layer has none), as in the study.
+
+    <training parameters>
+
+    Attributes
+    ----------
+    width_ : int
+        Neurons per tower in each hidden layer of the first network.
+
+    <fitted attributes>
+
+    See Also
+    --------
+    FlexibleMLPRegressor : The flexible multilayer perceptron.
+    sklearn_dgex.nn.DGEXNet : The torch module, with the wiring diagram.
+    sklearn_dgex.nn.budget.solve_width : Width from a parameter budget.
+
+    Notes
+    -----
+    The defaults were chosen by measurement on raw log2 expression from
+    :func:`~sklearn_dgex.datasets.make_expression`; the user guide page
+    "Estimators" lists the numbers. They favour few hundred to few thousand
+    profiles on a CPU. To reproduce the study, use ``param_budget="study"``,
+    ``n_target_splits=2``, ``output_activation="taaf_sigmoid"``,
+    ``lr=5e-4``, ``batch_size`` and ``max_epochs=600`` on a GPU.
+
+    Examples
+    --------
+    >>> from sklearn_dgex import DGEXRegressor
+    >>> from sklearn_dgex.datasets import make_expression
+    >>> X, Y = make_expression(n_samples=200, n_landmarks=30, n_targets=40, random_state=0)
+    >>> model = DGEXRegressor(arch="cr", towers=5, max_epochs=5, random_state=0).fit(X, Y)
+    >>> model.predict(X[:3]).shape
+    (3, 40)
+    >>> model.width_, model.n_neurons_
+    (443, 6685)
+    >>> len(model.history_), sorted(model.history_[-1])[:3]
+    (5, ['epoch', 'epoch_time', 'lr'])
+    """
 
     _parameter_constraints: ClassVar[dict] = {
         **_BaseNetRegressor._parameter_constraints,

@@ -1,0 +1,293 @@
+"""Training behaviour: validation, early stopping, history, verbosity, warm start, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import _skorch_glue as glue
+from sklearn_dgex.datasets import make_expression
+from sklearn_dgex.metrics import epochs_to_threshold, mmae, rmse
+from sklearn_dgex.nn import budget
+
+
+def tiny_dgex(**params):
+    defaults = dict(arch="cr", towers=2, width=8, max_epochs=3, device="cpu", random_state=0)
+    return DGEXRegressor(**{**defaults, **params})
+
+
+def tiny_mlp(**params):
+    defaults = dict(hidden_layer_sizes=(8,), max_epochs=3, device="cpu", random_state=0)
+    return FlexibleMLPRegressor(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def expression():
+    return make_expression(n_samples=80, n_landmarks=6, n_targets=5, random_state=1)
+
+
+# ----------------------------------------------------------------------------
+# Fitted state
+# ----------------------------------------------------------------------------
+def test_fitted_state_of_dgex(expression):
+    X, Y = expression
+    model = tiny_dgex(validation_fraction=0.25).fit(X, Y)
+    assert model.n_features_in_ == 6 and model.n_outputs_ == 5
+    expected = budget.count_parameters(6, 5, towers=2, width=8, output_activation="identity")
+    assert model.n_parameters_ == expected
+    assert model.n_parameters_ == sum(p.numel() for p in model.net_.module_.parameters())
+    assert model.n_neurons_ == 3 * 2 * 8 + 5
+    assert model.width_ == 8 and model.n_iter_ == 3 and model.fit_time_ > 0
+    keys = {"epoch", "train_loss", "valid_loss", "valid_mmae", "valid_rmse", "lr"}
+    keys |= {"epoch_time", "train_time", "samples_per_s"}
+    assert [row["epoch"] for row in model.history_] == [1, 2, 3]
+    assert all(set(row) == keys for row in model.history_)
+    losses = [row["valid_loss"] for row in model.history_]
+    assert model.best_epoch_ == 1 + int(np.argmin(losses))
+
+
+def test_fitted_state_of_flexible_mlp(expression):
+    X, Y = expression
+    model = tiny_mlp(hidden_layer_sizes=(8, 4)).fit(X, Y)
+    assert model.n_neurons_ == 8 + 4 + 5
+    assert model.n_parameters_ == (6 * 8 + 8) + (8 * 4 + 4) + (4 * 5 + 5)
+    # No validation set unless asked for: only training columns in the history.
+    assert set(model.history_[0]) == {
+        "epoch",
+        "train_loss",
+        "lr",
+        "epoch_time",
+        "train_time",
+        "samples_per_s",
+    }
+
+
+def test_feature_names_are_recorded():
+    pd = pytest.importorskip("pandas")
+    X, Y = make_expression(n_samples=30, n_landmarks=4, n_targets=3, as_frame=True, random_state=0)
+    model = tiny_mlp().fit(X, Y)
+    np.testing.assert_array_equal(model.feature_names_in_, X.columns)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(pd.DataFrame(X.to_numpy(), columns=[f"g{i}" for i in range(4)]))
+
+
+def test_validation_errors_are_in_original_units(expression):
+    X, Y = expression
+    X_val, Y_val = make_expression(n_samples=20, n_landmarks=6, n_targets=5, random_state=2)
+    model = tiny_dgex(max_epochs=2).fit(X, Y, X_val=X_val, y_val=Y_val)
+    last = model.history_[-1]
+    # The last epoch's weights are the model's: its history matches a fresh evaluation.
+    pred = model.predict(X_val)
+    assert last["valid_mmae"] == pytest.approx(mmae(Y_val, pred), rel=1e-4)
+    assert last["valid_rmse"] == pytest.approx(rmse(Y_val, pred), rel=1e-4)
+
+
+def test_x_val_requires_y_val(expression):
+    X, Y = expression
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        tiny_dgex().fit(X, Y, X_val=X)
+    with pytest.raises(ValueError, match="y_val must have shape"):
+        tiny_dgex().fit(X, Y, X_val=X, y_val=Y[:, :2])
+
+
+def test_epochs_to_threshold_reads_the_history(expression):
+    X, Y = expression
+    model = tiny_mlp(max_epochs=6, lr=1e-2, validation_fraction=0.25).fit(X, Y)
+    curve = [row["valid_rmse"] for row in model.history_]
+    threshold = float(np.median(curve))
+    assert model.epochs_to_threshold(threshold) == epochs_to_threshold(curve, threshold)
+    assert model.epochs_to_threshold(-1.0, metric="valid_mmae") is None
+    with pytest.raises(ValueError, match="was not recorded"):
+        tiny_mlp().fit(X, Y).epochs_to_threshold(0.1)
+
+
+# ----------------------------------------------------------------------------
+# Early stopping
+# ----------------------------------------------------------------------------
+def test_early_stopping_restores_the_best_weights(expression):
+    X, Y = expression
+    X_val, Y_val = make_expression(n_samples=20, n_landmarks=6, n_targets=5, random_state=2)
+    # A learning rate far too high makes the validation loss jump around.
+    model = tiny_mlp(
+        hidden_layer_sizes=(32,),
+        lr=0.3,
+        optimizer="sgd",
+        momentum=0.9,
+        max_epochs=60,
+        early_stopping=True,
+        n_iter_no_change=3,
+        batch_size=8,
+    )
+    model.fit(X, Y, X_val=X_val, y_val=Y_val)
+    losses = [row["valid_loss"] for row in model.history_]
+    assert model.n_iter_ < 60  # stopped early
+    assert model.best_epoch_ == 1 + int(np.argmin(losses)) < model.n_iter_
+    best = model.history_[model.best_epoch_ - 1]
+    # The weights in use are the best epoch's, not the last epoch's.
+    assert mmae(Y_val, model.predict(X_val)) == pytest.approx(best["valid_mmae"], rel=1e-4)
+    assert model.history_[-1]["valid_mmae"] != pytest.approx(best["valid_mmae"], rel=1e-4)
+
+
+def test_early_stopping_splits_off_a_validation_fraction(expression):
+    X, Y = expression
+    model = tiny_dgex(early_stopping=True, max_epochs=2).fit(X, Y)
+    assert "valid_mmae" in model.history_[0]
+    # 10% of 80 rows validate; the training rate counts the other 72.
+    row = model.history_[0]
+    assert row["samples_per_s"] == pytest.approx(72 / row["train_time"])
+
+
+def test_validation_split_needs_two_samples():
+    X = np.ones((1, 3))
+    with pytest.raises(ValueError, match="n_samples=1"):
+        tiny_dgex(early_stopping=True).fit(X, np.ones(1))
+
+
+# ----------------------------------------------------------------------------
+# Verbosity, interruption, warm start, precision
+# ----------------------------------------------------------------------------
+def test_silent_by_default_and_one_line_per_epoch_when_verbose(expression, capsys):
+    X, Y = expression
+    tiny_dgex().fit(X, Y)
+    assert capsys.readouterr().out == ""
+    tiny_dgex(verbose=1, validation_fraction=0.2).fit(X, Y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("epoch    1/3") and "valid_mmae" in lines[0]
+    assert "samples/s" in lines[-1]
+
+
+def test_keyboard_interrupt_reaches_the_caller(expression, monkeypatch):
+    X, Y = expression
+
+    def interrupt(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(glue.RecordLearningRate, "on_epoch_end", interrupt, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_dgex(max_epochs=5).fit(X, Y)
+
+
+def test_warm_start_continues_training(expression):
+    X, Y = expression
+    model = tiny_mlp(warm_start=True, max_epochs=2).fit(X, Y)
+    first_weights = [p.detach().clone() for p in model.net_.module_.parameters()]
+    net = model.net_
+    model.fit(X, Y)
+    assert model.net_ is net and len(model.history_) == 4
+    assert [row["epoch"] for row in model.history_] == [1, 2, 3, 4]
+    assert any(not torch.equal(a, b) for a, b in zip(first_weights, net.module_.parameters()))
+    with pytest.raises(ValueError, match="features"):
+        model.fit(X[:, :4], Y)
+
+
+def test_refit_without_warm_start_starts_over(expression):
+    X, Y = expression
+    model = tiny_mlp(max_epochs=2).fit(X, Y)
+    net = model.net_
+    model.fit(X, Y)
+    assert model.net_ is not net and len(model.history_) == 2
+
+
+@pytest.mark.parametrize("make", [tiny_dgex, tiny_mlp])
+def test_bf16_precision_trains_on_cpu(make, expression):
+    X, Y = expression
+    pred = make(precision="bf16", max_epochs=2).fit(X, Y).predict(X)
+    assert pred.dtype == np.float64 and np.all(np.isfinite(pred))
+
+
+def test_scaling_can_be_switched_off(expression):
+    X, Y = expression
+    model = tiny_mlp(input_scaling=False, target_scaling=False).fit(X, Y)
+    np.testing.assert_array_equal(model.input_mean_, 0.0)
+    np.testing.assert_array_equal(model.target_scale_, 1.0)
+    scaled = tiny_mlp().fit(X, Y)
+    np.testing.assert_allclose(scaled.target_mean_, Y.mean(axis=0), rtol=1e-5)
+
+
+def test_batch_norm_never_sees_a_batch_of_one(expression):
+    X, Y = expression
+    # 80 rows in batches of 79 would leave one row alone; it joins the last batch.
+    model = tiny_mlp(batch_norm=True, batch_size=79, max_epochs=2).fit(X, Y)
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_max_epochs_zero_keeps_the_initial_network(expression):
+    X, Y = expression
+    model = tiny_mlp(max_epochs=0).fit(X, Y)
+    assert model.history_ == [] and model.best_epoch_ is None and model.n_iter_ == 0
+    assert model.predict(X).shape == Y.shape
+
+
+# ----------------------------------------------------------------------------
+# Hyperparameter errors
+# ----------------------------------------------------------------------------
+def test_width_and_param_budget_are_exclusive(expression):
+    X, Y = expression
+    with pytest.raises(ValueError, match="either width or param_budget"):
+        tiny_dgex(width=8, param_budget=1000).fit(X, Y)
+
+
+def test_too_small_param_budget(expression):
+    X, Y = expression
+    with pytest.raises(ValueError, match="param_budget=10 is too small"):
+        tiny_dgex(width=None, param_budget=10).fit(X, Y)
+
+
+def test_param_budget_sets_the_width(expression):
+    X, Y = expression
+    model = tiny_dgex(width=None, param_budget=2000).fit(X, Y)
+    assert model.n_parameters_ <= 2000
+    wider = budget.count_parameters(6, 5, towers=2, width=model.width_ + 1, output_activation="identity")
+    assert wider > 2000
+
+
+def test_default_budget_is_the_dense_1000_network():
+    model = DGEXRegressor(arch="dense")
+    _, kwargs = model._module_class_and_kwargs(60, 200)
+    assert kwargs["width"] == 1000 and kwargs["towers"] == 1
+    _, kwargs = DGEXRegressor(arch="cr", towers=5)._module_class_and_kwargs(60, 200)
+    dense = budget.dense_budget(60, 200, 1000, output_activation="identity")
+    towers = budget.count_parameters(60, 200, towers=5, width=kwargs["width"], output_activation="identity")
+    assert towers <= dense < budget.count_parameters(
+        60, 200, towers=5, width=kwargs["width"] + 1, output_activation="identity"
+    )
+
+
+def test_dense_ignores_towers():
+    _, kwargs = DGEXRegressor(arch="dense", towers=4, width=10)._module_class_and_kwargs(5, 3)
+    assert kwargs["towers"] == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (dict(activation="swish"), "Unknown activation 'swish'"),
+        (dict(device="gpu"), "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        (dict(arch="c", width=1), "width"),
+    ],
+)
+def test_invalid_settings_name_the_argument(params, message, expression):
+    X, Y = expression
+    with pytest.raises(ValueError, match=message):
+        tiny_dgex(**params).fit(X, Y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(expression):
+    X, Y = expression
+    with pytest.raises(ValueError, match="torch sees no CUDA device"):
+        tiny_dgex(device="cuda").fit(X, Y)
+
+
+def test_unknown_optimizer_lists_the_options(expression):
+    X, Y = expression
+    with pytest.raises(ValueError, match="'optimizer' parameter .* must be a str among"):
+        tiny_dgex(optimizer="lbfgs").fit(X, Y)
+
+
+def test_hidden_layer_sizes_accepts_an_int(expression):
+    X, Y = expression
+    model = tiny_mlp(hidden_layer_sizes=5).fit(X, Y)
+    assert model.n_neurons_ == 5 + 5
