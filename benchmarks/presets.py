@@ -218,7 +218,7 @@ PRESETS = {
                 "flexible MLP and the linear and KNN baselines on the synthetic default at a "
                 "reduced scale."
             ),
-            data=DataSpec(n_samples=4000, n_landmarks=942, n_targets=1000),
+            data=DataSpec(n_samples=6000, n_landmarks=942, n_targets=1000),
             models=(
                 *_baselines(),
                 ModelSpec(

@@ -275,8 +275,12 @@ class _Interrupt:
             signal.signal(signal.SIGINT, previous)
 
 
-def run_benchmark(preset, specs, data, args, *, log, progress):
-    """Fit and evaluate ``specs`` in order; stop cleanly on Ctrl-C."""
+def run_benchmark(preset, specs, data, args, *, log, progress, keep_predictions=False):
+    """Fit and evaluate ``specs`` in order; stop cleanly on Ctrl-C.
+
+    ``keep_predictions`` keeps each model's test predictions on its result
+    (for analyses of the predictions themselves, such as differential expression).
+    """
     run = BenchmarkRun(preset=preset, data=data)
     started = time.perf_counter()
     n_boot = args.n_boot or preset.n_boot
@@ -297,6 +301,7 @@ def run_benchmark(preset, specs, data, args, *, log, progress):
                         seed=args.seed,
                         threshold=run.threshold.get("value"),
                         epoch_bar=epoch_bar,
+                        keep_predictions=keep_predictions,
                     )
             except KeyboardInterrupt:
                 interrupt.requested = True
