@@ -532,6 +532,17 @@ def load_data(preset, args):
     return synthetic_data(preset.data, n_samples=args.n_samples, **split)
 
 
+def _log(message):
+    from tqdm.auto import tqdm
+
+    # Printed above the progress bars rather than through them.
+    tqdm.write(message, file=sys.stdout)
+
+
+def _quiet_log(message):
+    pass
+
+
 def landmark_summary(match, shown=10):
     """One line: how many landmarks the user's data had, and which were missing."""
     text = f"Landmarks: {match['n_matched']} of {match['n_landmarks']} found in the data"
@@ -551,7 +562,7 @@ def main(argv=None):
     if args.list:
         print(list_presets())
         return 0
-    log = (lambda message: None) if args.quiet else (lambda message: print(message, flush=True))
+    log = _quiet_log if args.quiet else _log
     try:
         args.device = resolve_device(args.device)
         preset = scaled_preset(get_preset(args.preset), args.device)

@@ -380,6 +380,10 @@ def test_mlp_study_preset_has_the_six_configurations():
     adamw = _estimator_for(models["MLP-AdamW"], PRESETS["mlp-study"])
     assert adamw.hidden_layer_sizes == (256, 128)
     assert (adamw.optimizer, adamw.lr, adamw.weight_decay) == ("adamw", 1e-3, 0.01)
+    # "Standard configuration for other parameters": Adam 1e-3, no weight decay.
+    for name in ("MLP-wider", "MLP-dropout", "MLP-deeper", "MLP-batchnorm"):
+        other = _estimator_for(models[name], PRESETS["mlp-study"])
+        assert (other.optimizer, other.lr, other.weight_decay) == ("adam", 1e-3, 0.0), name
     sizes = {name: tuple(spec.params["hidden_layer_sizes"]) for name, spec in models.items()}
     assert sizes["MLP-wider"] == (512, 512) and sizes["MLP-deeper"] == (256, 128, 64)
     assert models["MLP-dropout"].params["dropout"] == 0.2
