@@ -998,7 +998,8 @@ def de_agreement(
     Y_true : array-like of shape (n_samples, n_genes)
         Measured expression of held-out profiles (log scale).
     Y_pred : dict of str to array-like of shape (n_samples, n_genes)
-        Each model's inferred expression of the same profiles and genes.
+        Each model's inferred expression of the same profiles and genes, in
+        the same order (rows and columns are matched by position).
     sample_sizes : sequence of int, default=(12, 20, 40, 80, 160)
         Total samples per DE analysis (even; half from each cluster).
     n_repeats : int, default=10_000
