@@ -204,9 +204,11 @@ class TowerLinear(nn.Module):
         if self.towers == 1:
             # One block (a crossing layer's neighbour is itself): a plain matmul,
             # since bmm with a batch of one is slower on CPU.
-            y = x.squeeze(-2) @ self.weight[0]
+            # squeeze, not [0]: indexing would make autograd allocate and copy a
+            # full-size weight gradient on every backward pass.
+            y = x.squeeze(-2) @ self.weight.squeeze(0)
             if self.bias is not None:
-                y = y + self.bias[0]
+                y = y + self.bias.squeeze(0)
             return y.unsqueeze(-2)
         if self.cross:
             x = shift_second_halves(x, self.split, -1)
