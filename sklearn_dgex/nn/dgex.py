@@ -3,8 +3,6 @@
 See :class:`DGEXNet` and the documentation page "Networks".
 """
 
-from collections import deque
-
 from torch import nn
 
 from ._checks import check_dropout, check_int
@@ -251,15 +249,20 @@ class DGEXNet(nn.Module):
     def _hidden_layer(self, index, h):
         return self.hidden_dropouts[index](self.hidden_activations[index](h))
 
-    def _iter_hidden(self, x):
+    def _run_hidden(self, x, keep_all):
+        # A plain loop (no generator) keeps the forward friendly to torch.compile.
         h = self.input_linear(x).unflatten(-1, (self.towers, self.width))
-        h = first = self._hidden_layer(0, h)
-        yield h
+        h = self._hidden_layer(0, h)
+        first = h if self.skip else None
+        states = [h] if keep_all else None
         for index, linear in enumerate(self.tower_linears, start=1):
             h = self._hidden_layer(index, linear(h))
-            if self.skip and index == 1:
+            if first is not None and index == 1:
                 h = h + first
-            yield h
+                first = None
+            if keep_all:
+                states.append(h)
+        return states if keep_all else h
 
     def hidden_states(self, x):
         """Outputs of every hidden layer, each of shape ``(batch, towers, width)``.
@@ -268,11 +271,10 @@ class DGEXNet(nn.Module):
         are ``[:, t, :ceil(width/2)]`` and ``[:, t, ceil(width/2):]``. The
         second entry includes the skip connection when ``skip=True``.
         """
-        return list(self._iter_hidden(x))
+        return self._run_hidden(x, keep_all=True)
 
     def forward(self, x):
-        # Only the last hidden layer feeds the output; keep no other reference.
-        (h,) = deque(self._iter_hidden(x), maxlen=1)
+        h = self._run_hidden(x, keep_all=False)
         return self.output_act(self.output_linear(h.mean(dim=-2)))
 
     def extra_repr(self):
