@@ -1,5 +1,9 @@
 """The synthetic expression generator has the properties its docs promise."""
 
+import doctest
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
@@ -158,3 +162,28 @@ def test_extreme_knobs_work():
     ):
         X, Y = make_expression(**SMALL, random_state=0, **kwargs)
         assert np.isfinite(X).all() and np.isfinite(Y).all()
+
+
+def test_examples_of_the_data_modules_run():
+    from sklearn_dgex.datasets import landmarks, readers, splits, synthetic
+
+    for module in (synthetic, landmarks, readers, splits):
+        result = doctest.testmod(
+            module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+        )
+        assert result.failed == 0, module.__name__
+
+
+def test_examples_of_the_data_page_run(shared_data_dir, monkeypatch):
+    # The page reads ../shared/data relative to the repository root.
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = doctest.testfile(
+            str(root / "docs" / "data.rst"),
+            module_relative=False,
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+            verbose=False,
+        )
+    assert result.failed == 0 and result.attempted > 20

@@ -22,7 +22,8 @@ File formats (``format=`` names of :func:`read_expression`):
 ``"table"``
     CSV or TSV, samples in rows (``genes_in="columns"``) or genes in rows
     (``genes_in="rows"``).
-``"parquet"``, ``"h5ad"`` (AnnData, optional dependency), ``"npz"``.
+``"parquet"``, ``"h5ad"``, ``"npz"``
+    Parquet tables, AnnData files (optional dependency) and numpy archives.
 """
 
 import os
