@@ -540,7 +540,10 @@ default=None
     def _callbacks(self, target_scale, index, validating):
         callbacks = [
             ("lr", glue.RecordLearningRate()),
-            ("original_unit_errors", glue.OriginalUnitErrors(torch.as_tensor(target_scale))),
+            (
+                "original_unit_errors",
+                glue.OriginalUnitErrors(torch.as_tensor(target_scale, dtype=torch.float32)),
+            ),
         ]
         schedule = glue.lr_schedule_callback(
             self.lr_schedule,

@@ -386,6 +386,9 @@ class OriginalUnitErrors(Callback):
     def __init__(self, target_scale):
         self.target_scale = target_scale
 
+    def on_train_begin(self, net, **kwargs):
+        self.scale_ = torch.as_tensor(self.target_scale, device=net.device)
+
     def on_epoch_begin(self, net, **kwargs):
         self.sums_ = None
         self.count_ = 0
@@ -393,7 +396,7 @@ class OriginalUnitErrors(Callback):
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         if training:
             return
-        diff = (y_pred.float() - batch[1]) * self.target_scale.to(y_pred.device)
+        diff = (y_pred.float() - batch[1]) * self.scale_
         sums = torch.stack([diff.abs().sum(), diff.square().sum()]).double()
         self.sums_ = sums if self.sums_ is None else self.sums_ + sums
         self.count_ += diff.numel()
