@@ -203,7 +203,7 @@ def test_gct_round_trip_is_bit_identical(tmp_path, data, gene_meta, sample_meta)
         ("#1.2\n1\nName\tDescription\ts1\ng1\tna\t1\n", "2 tab-separated integers"),
         ("#1.2\n2\t1\nName\tDescription\ts1\ng1\tna\t1\n", "declares 2"),
         ("#1.2\n1\t2\nName\tDescription\ts1\ng1\tna\t1\n", "2 samples"),
-        ("#1.2\n1\t1\nName\tDescription\ts1\ng1\tna\thigh\n", "non-numeric value 'high'"),
+        ("#1.2\n1\t1\nName\tDescription\ts1\ng1\tna\thigh\n", r"'high' in column 's1' \(row 'g1"),
         ("#1.2\n2\t1\nName\tDescription\ts1\ng1\tna\t1\ng1\tna\t2\n", "more than once"),
         ("#1.2\n2\t1\nName\tDescription\ts1\ng1\tna\t1\ng2\tna\t2\t3\n", "unequal length"),
     ],

@@ -246,6 +246,7 @@ def read_gctx(path, *, genes=None, samples=None, dtype=np.float32, return_meta=F
                 raise ValueError(f"{path!r} is not a GCTX file: it has no {node!r} dataset.")
         gene_meta = _read_gctx_meta(handle[_GCTX_ROW_META])
         sample_meta = _read_gctx_meta(handle[_GCTX_COL_META])
+        _check_unique_genes(gene_meta.index, path)
         matrix = handle[_GCTX_MATRIX]
         expected = (len(sample_meta), len(gene_meta))
         if matrix.shape != expected:
@@ -277,13 +278,10 @@ def _read_gctx_meta(group):
 
 
 def _read_matrix(matrix, sample_idx, gene_idx):
-    everything = (slice(None), slice(None))
-    if len(sample_idx) == matrix.shape[0] and len(gene_idx) == matrix.shape[1]:
-        return matrix[everything]
-    # h5py needs increasing indices, and fancy-indexes one axis at a time:
-    # cut the larger saving first.
-    rows = matrix[np.sort(sample_idx), :] if len(sample_idx) < matrix.shape[0] else matrix[()]
-    return rows[np.argsort(np.argsort(sample_idx))][:, gene_idx]
+    # h5py fancy-indexes one axis at a time, with increasing unique indices
+    # (which _select_ids returns): select the samples on disk, then genes.
+    rows = matrix[()] if len(sample_idx) == matrix.shape[0] else matrix[sample_idx, :]
+    return rows if len(gene_idx) == matrix.shape[1] else rows[:, gene_idx]
 
 
 def _select_ids(available, wanted, name, path):
@@ -296,7 +294,7 @@ def _select_ids(available, wanted, name, path):
         raise ValueError(
             f"{name}: {len(missing)} id(s) are not in {path!r}, e.g. {list(missing[:5])}."
         )
-    return np.sort(positions)
+    return np.unique(positions)
 
 
 def write_gctx(data, path, *, gene_meta=None, sample_meta=None):
@@ -444,8 +442,11 @@ def read_gct(path, *, dtype=np.float32, return_meta=False):
     sample_block = table.iloc[1 : 1 + n_sample_fields]
     gene_block = table.iloc[1 + n_sample_fields :]
     gene_ids = pd.Index(gene_block.iloc[:, 0].astype(str).to_numpy())
-    values = gene_block.iloc[:, n_id_columns:].replace(_DATA_NULLS, np.nan)
-    values = _numeric(pd.DataFrame(values.to_numpy(), index=gene_ids, columns=sample_ids), path)
+    values = pd.DataFrame(
+        _gct_values(gene_block.iloc[:, n_id_columns:], gene_ids, sample_ids, path),
+        index=gene_ids,
+        columns=sample_ids,
+    )
     data = _validated(values.T, path, dtype)
     if not return_meta:
         return data
@@ -465,6 +466,17 @@ def read_gct(path, *, dtype=np.float32, return_meta=False):
         index=sample_ids,
     )
     return data, ExpressionMeta(genes=gene_meta, samples=sample_meta, info={"version": version})
+
+
+def _gct_values(block, gene_ids, sample_ids, path):
+    text = block.to_numpy(dtype=object)
+    text[np.isin(text, _DATA_NULLS)] = "nan"
+    try:
+        # One conversion for the whole block: a GCT can hold 100,000 samples.
+        return text.astype(np.float64)
+    except ValueError:
+        table = pd.DataFrame(text, index=gene_ids, columns=sample_ids)
+        return _numeric(table, path).to_numpy(dtype=np.float64)
 
 
 def _read_gct_header(path):
@@ -937,15 +949,19 @@ def _is_number_dtype(dtype):
 def _validated(data, path, dtype):
     data.columns = pd.Index(data.columns.astype(str), name=None)
     data.index = pd.Index(data.index.astype(str), name=None)
-    duplicated = data.columns[data.columns.duplicated()].unique()
+    _check_unique_genes(data.columns, path)
+    data = _numeric(data, path)
+    return data.astype(dtype, copy=False)
+
+
+def _check_unique_genes(gene_ids, path):
+    duplicated = gene_ids[gene_ids.duplicated()].unique()
     if len(duplicated):
         raise ValueError(
             f"{path!r}: {len(duplicated)} gene id(s) occur more than once, e.g. "
             f"{list(duplicated[:5])}. Aggregate them first (for probe-level data, "
             "see split_landmarks(..., duplicates=...))."
         )
-    data = _numeric(data, path)
-    return data.astype(dtype, copy=False)
 
 
 def _with_empty_meta(data, return_meta):
