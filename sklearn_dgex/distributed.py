@@ -481,10 +481,13 @@ def _ray_worker_threads():
     ray = sys.modules.get("ray")
     if ray is None or not ray.is_initialized():
         return None
-    context = ray.get_runtime_context()
-    if context.worker.mode != ray.WORKER_MODE:
+    try:
+        context = ray.get_runtime_context()
+        if context.worker.mode != ray.WORKER_MODE:
+            return None  # the driver, not a task or an actor
+        cpus = context.get_assigned_resources().get("CPU")
+    except (AttributeError, RuntimeError):  # e.g. a Ray Client driver has no local worker
         return None
-    cpus = context.get_assigned_resources().get("CPU")
     # Ray's own rule for OMP_NUM_THREADS: floor of the assigned CPUs, at least 1.
     return max(1, math.floor(cpus or 1))
 

@@ -293,6 +293,7 @@ def test_dask_one_slot_cluster_still_runs_trials_on_the_cluster():
 )
 def test_dgex_grid_search_on_ray_equals_sequential():
     import ray
+    import torch
 
     X, Y = _expression_like_data()
     sequential = _dgex_search(n_jobs=None).fit(X, Y)
@@ -307,6 +308,9 @@ def test_dgex_grid_search_on_ray_equals_sequential():
         on_cluster = _fit_within("ray", _dgex_search(n_jobs=-1), X, Y)
         one_cpu_trial = ray.remote(num_cpus=1)(dist.worker_torch_threads)
         assert ray.get(one_cpu_trial.remote(), timeout=60) == 1
+        two_cpu_trial = ray.remote(num_cpus=2)(dist.worker_torch_threads)
+        assert ray.get(two_cpu_trial.remote(), timeout=60) == 2
+        assert dist.worker_torch_threads() == torch.get_num_threads()  # the driver
         # Room for one trial only (2 CPUs each on a 2-CPU instance, as one GPU
         # would be): the trials must still run in a Ray actor, not here.
         one_slot = dist._make_ray_backend({"num_cpus": 2})
