@@ -80,8 +80,9 @@ def _case(module, x):
     return module, x, grad
 
 
-def layer_cases(towers, dense_width, batch):
+def layer_cases(towers, dense_width, batch, multiple_of=1):
     width = round(dense_width / math.sqrt(towers))
+    width = max(multiple_of, round(width / multiple_of) * multiple_of)
     x_dense = torch.randn(batch, dense_width, requires_grad=True)
     x_towers = torch.randn(batch, towers, width, requires_grad=True)
     cases = {
@@ -95,9 +96,16 @@ def layer_cases(towers, dense_width, batch):
     return width, weight_ratio, cases
 
 
-def network_cases(towers, dense_width, batch, n_in, n_out):
+def network_cases(towers, dense_width, batch, n_in, n_out, multiple_of=1):
     budget = dense_budget(n_in, n_out, dense_width)
-    width = solve_width(n_in, n_out, towers=towers, param_budget=budget, arch="checkerboard")
+    width = solve_width(
+        n_in,
+        n_out,
+        towers=towers,
+        param_budget=budget,
+        arch="checkerboard",
+        multiple_of=multiple_of,
+    )
     x = torch.randn(batch, n_in)
     cases = {"dense": _case(DGEXNet(n_in, n_out, width=dense_width), x)}
     for arch in ("tower", "checkerboard"):
@@ -139,6 +147,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-network", dest="network", action="store_false", help="time the layers only"
     )
+    parser.add_argument(
+        "--multiple-of",
+        type=int,
+        default=1,
+        help="round tower widths to a multiple of this (BLAS runs faster on aligned widths)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -158,7 +172,7 @@ def main(argv=None):
     columns = ["tower", "checkerboard", "naive loop"]
     print(_header(columns, "weights"))
     for towers in args.towers:
-        width, ratio, cases = layer_cases(towers, args.dense_width, args.batch)
+        width, ratio, cases = layer_cases(towers, args.dense_width, args.batch, args.multiple_of)
         medians = time_interleaved(cases, args.repeats, args.warmup, CLOCKS[args.clock])
         print(_row(towers, width, ratio, medians, columns))
     if not args.network:
@@ -171,7 +185,7 @@ def main(argv=None):
     print(_header(columns, "params"))
     for towers in args.towers:
         width, ratio, cases = network_cases(
-            towers, args.dense_width, args.batch, args.n_in, args.n_out
+            towers, args.dense_width, args.batch, args.n_in, args.n_out, args.multiple_of
         )
         medians = time_interleaved(
             cases, max(3, args.repeats // 2), args.warmup, CLOCKS[args.clock]

@@ -147,3 +147,15 @@ def test_networks_page_examples_run():
     result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 10
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("multiple_of", [1, 8, 16])
+def test_solve_width_multiple_of(multiple_of):
+    budget = dense_budget(N_IN, N_OUT, 10000)
+    exact = solve_width(N_IN, N_OUT, towers=5, param_budget=budget)
+    width = solve_width(N_IN, N_OUT, towers=5, param_budget=budget, multiple_of=multiple_of)
+    assert width % multiple_of == 0
+    assert exact - multiple_of < width <= exact
+    budget = count_parameters(5, 2, towers=3, width=7)
+    with pytest.raises(ValueError, match=r"smallest tower network with towers=3 \(width=8\)"):
+        solve_width(5, 2, towers=3, param_budget=budget, multiple_of=8)
