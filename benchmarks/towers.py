@@ -162,7 +162,8 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    print(f"# {' '.join(['python', *sys.argv])}")
+    command = sys.argv[1:] if argv is None else argv
+    print(f"# python benchmarks/towers.py {' '.join(command)}".rstrip())
     print(
         f"# {datetime.date.today()}  torch {torch.__version__}  threads {torch.get_num_threads()}"
         f"  {platform.processor() or platform.machine()}  batch {args.batch}  {args.clock} clock"

@@ -201,3 +201,14 @@ def test_bf16_autocast_on_cpu():
         y = layer(x)
     assert y.dtype == torch.bfloat16
     torch.testing.assert_close(y.float(), layer(x), atol=5e-2, rtol=5e-2)
+
+
+def test_micro_benchmark_runs(capsys):
+    towers_benchmark = pytest.importorskip("benchmarks.towers")
+    argv = ["--towers", "1", "3", "--dense-width", "12", "--batch", "4", "--repeats", "1"]
+    towers_benchmark.main([*argv, "--warmup", "0", "--n-in", "8", "--n-out", "4", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "One hidden layer" in out and "Whole DGEXNet" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["1", "3", "1", "3"]
+    assert all(cell.endswith("x") for row in rows for cell in row[4:])
