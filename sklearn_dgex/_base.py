@@ -8,6 +8,7 @@ build (:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many
 neurons it has (:meth:`_BaseNetRegressor._count_neurons`).
 """
 
+import dataclasses
 import inspect
 import math
 import time
@@ -22,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _skorch_glue as glue
+from . import _small_data as small_data
 from .metrics import epochs_to_threshold as _epochs_to_threshold
 
 # history_ keys, in the order a row shows them; skorch's "dur" is "epoch_time".
@@ -74,19 +76,25 @@ lr_schedule : {{"dgex", "cosine", "plateau"}} or None, default={lr_schedule!r}
 loss : {{"mae", "mse", "huber"}}, default={loss!r}
     Training loss, computed on the scaled targets when ``target_scaling``.
 
-batch_size : int, default={batch_size!r}
-    Rows per optimizer step. The rows are shuffled every epoch.
+batch_size : int or "auto", default={batch_size!r}
+    Rows per optimizer step. The rows are shuffled every epoch. "auto": 64,
+    or with the linear shortcut (small data) an eighth of the training rows,
+    at least 8 and at most 64.
 
-max_epochs : int, default={max_epochs!r}
+max_epochs : int or "auto", default={max_epochs!r}
     Passes over the training data (fewer with early stopping). 0 only
-    initialises the network(s).
+    initialises the network(s). "auto": 50, or 200 with the linear shortcut
+    (early stopping then ends training sooner).
 
-early_stopping : bool, default={early_stopping!r}
+early_stopping : bool or "auto", default={early_stopping!r}
     Stop when the validation loss has not fallen below its best value minus
     ``tol`` for ``n_iter_no_change`` consecutive epochs, then restore the
-    weights of the epoch with the lowest validation loss. Validates on
-    ``X_val``/``y_val`` when given to ``fit``, otherwise on a random
-    ``validation_fraction`` of the training data (10% when it is None).
+    weights of the epoch with the lowest validation loss; the weights before
+    training compete too, so the model ends at least as good on the
+    validation data as it started (the ridge, with the linear shortcut).
+    Validates on ``X_val``/``y_val`` when given to ``fit``, otherwise on a
+    random ``validation_fraction`` of the training data (10% when it is
+    None). "auto": on exactly when the linear shortcut is.
 
 validation_fraction : float or None, default={validation_fraction!r}
     Fraction of the training data held out to record validation errors each
@@ -98,6 +106,22 @@ n_iter_no_change : int, default={n_iter_no_change!r}
 
 tol : float, default={tol!r}
     Smallest decrease of the validation loss that counts as an improvement.
+
+linear_shortcut : bool or "auto", default={linear_shortcut!r}
+    Add a linear path from the inputs to the outputs, initialised with a
+    ridge regression fitted in the scaled space (alpha chosen by exact
+    leave-one-out on all rows given to ``fit``), so that before training
+    the model predicts what that ridge predicts and the network learns what
+    the ridge misses (its leave-one-out residuals). The network itself is
+    unchanged but for its output layer, which starts at zero. "auto": on
+    when there are at least 20 samples and at most twice as many samples
+    as features, where ridge beats plain networks (user guide, "Small
+    data"). The study's networks are those with ``linear_shortcut=False``.
+
+n_ensemble : int, default={n_ensemble!r}
+    Number of models, each with its own seeds (and validation split),
+    whose predictions are averaged. Costs ``n_ensemble`` times the
+    training time and memory.
 
 n_target_splits : int, default={n_target_splits!r}
     Number of networks, each trained on one contiguous block of targets
@@ -144,6 +168,17 @@ nets_ : list of skorch.NeuralNetRegressor
 net_ : skorch.NeuralNetRegressor
     ``nets_[0]``.
 
+ensemble_ : list of list of skorch.NeuralNetRegressor
+    The nets of every ensemble member (``n_ensemble`` lists like ``nets_``;
+    ``ensemble_[0]`` is ``nets_``). ``history_``, ``histories_``,
+    ``best_epoch_`` and ``n_iter_`` describe member 0.
+
+linear_shortcut_ : bool
+    Whether the networks have the ridge-initialised linear shortcut.
+
+shortcut_alpha_ : float or None
+    The ridge penalty of the shortcut (in the scaled space); None without it.
+
 history_ : list of dict
     One row per epoch: ``epoch`` (1-based), ``train_loss``, ``lr``,
     ``epoch_time`` and ``train_time`` (seconds), ``samples_per_s``
@@ -158,16 +193,17 @@ histories_ : list of list of dict
 best_epoch_ : int or None
     Epoch with the lowest validation loss (the training loss without
     validation). With early stopping and one network, the weights of this
-    epoch are the model's. None when no epoch ran.
+    epoch are the model's, and 0 means that no epoch beat the initial
+    weights. None when no epoch ran.
 
 n_iter_ : int
     Number of epochs run (the most over the networks).
 
 n_parameters_ : int
-    Trainable parameters of all networks.
+    Trainable parameters of all networks (of all ensemble members).
 
 n_neurons_ : int
-    Neurons (hidden and output) of all networks.
+    Neurons (hidden and output) of all networks (of all ensemble members).
 
 fit_time_ : float
     Seconds the last call of ``fit`` took.
@@ -223,12 +259,14 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "lr_schedule": [StrOptions({"dgex", "cosine", "plateau"}), None],
         "loss": [StrOptions({"mae", "mse", "huber"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "linear_shortcut": ["boolean", StrOptions({"auto"})],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "n_target_splits": [Interval(Integral, 1, None, closed="left")],
         "target_scaling": ["boolean"],
         "input_scaling": ["boolean"],
@@ -254,6 +292,8 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         validation_fraction,
         n_iter_no_change,
         tol,
+        linear_shortcut,
+        n_ensemble,
         n_target_splits,
         target_scaling,
         input_scaling,
@@ -275,6 +315,8 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.linear_shortcut = linear_shortcut
+        self.n_ensemble = n_ensemble
         self.n_target_splits = n_target_splits
         self.target_scaling = target_scaling
         self.input_scaling = input_scaling
@@ -331,10 +373,21 @@ default=None
         self._check_all_hyperparameters(X.shape[1], Y.shape[1])
         device = glue.resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
-        seeds = _seeds(self.random_state, self.n_target_splits + 1)
-        train, valid = self._train_valid_arrays(X, Y, validation, scaling, seeds[-1])
-        nets = self._train_nets(train, valid, scaling, seeds[:-1], device, warm)
-        self._set_fitted_state(nets, scaling, X.shape[1], Y.shape[1], target_is_1d, len(train[0]))
+        self._settings = self._resolve_settings(X.shape, warm)
+        shortcut = self._fit_shortcut(X, Y, scaling) if self._needs_shortcut(warm) else None
+        Y_fit = Y if shortcut is None else shortcut.Y_fit
+        members = []
+        for member, seeds in enumerate(self._member_seeds()):
+            train, valid = self._train_valid_arrays(X, Y_fit, validation, scaling, seeds[-1])
+            members.append(
+                self._train_nets(train, valid, scaling, seeds[:-1], device, warm, member, shortcut)
+            )
+        self._set_fitted_state(
+            members, scaling, X.shape[1], Y.shape[1], target_is_1d, len(train[0])
+        )
+        self.shortcut_alpha_ = (
+            shortcut.alpha if shortcut is not None else getattr(self, "shortcut_alpha_", None)
+        )
         self.fit_time_ = time.perf_counter() - started
         return self
 
@@ -354,8 +407,11 @@ default=None
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         X = _standardize(X, self.input_mean_, self.input_scale_)
-        outputs = [net.predict(X) for net in self.nets_]
-        Y = np.concatenate(outputs, axis=1).astype(np.float64)
+        members = getattr(self, "ensemble_", [self.nets_])
+        Y = np.concatenate([net.predict(X) for net in members[0]], axis=1).astype(np.float64)
+        for nets in members[1:]:
+            Y += np.concatenate([net.predict(X) for net in nets], axis=1)
+        Y /= len(members)
         Y *= self.target_scale_
         Y += self.target_mean_
         return Y.ravel() if self._target_is_1d else Y
@@ -448,7 +504,35 @@ default=None
     def _validation_fraction(self):
         if self.validation_fraction is not None:
             return self.validation_fraction
-        return _DEFAULT_VALIDATION_FRACTION if self.early_stopping else None
+        return _DEFAULT_VALIDATION_FRACTION if self._settings.early_stopping else None
+
+    # ------------------------------------------------------------------
+    # Small data: "auto" settings, linear shortcut, ensemble
+    # ------------------------------------------------------------------
+    def _resolve_settings(self, shape, warm):
+        settings = small_data.resolve_settings(self.get_params(), *shape)
+        if warm:  # a warm start continues the networks it has, with or without shortcut
+            settings = small_data.Settings(
+                self.linear_shortcut_, *dataclasses.astuple(settings)[1:]
+            )
+        return settings
+
+    def _needs_shortcut(self, warm):
+        return self._settings.linear_shortcut and not warm
+
+    def _fit_shortcut(self, X, Y, scaling):
+        input_mean, input_scale, target_mean, target_scale = scaling
+        return small_data.ShortcutRidge(
+            _standardize(X, input_mean, input_scale),
+            _standardize(Y, target_mean, target_scale),
+            target_mean=target_mean,
+            target_scale=target_scale,
+        )
+
+    def _member_seeds(self):
+        return small_data.ensemble_seeds(
+            self.random_state, self.n_ensemble, self.n_target_splits + 1
+        )
 
     # ------------------------------------------------------------------
     # Scaling
@@ -485,16 +569,19 @@ default=None
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-    def _train_nets(self, train, valid, scaling, seeds, device, warm):
+    def _train_nets(self, train, valid, scaling, seeds, device, warm, member=0, shortcut=None):
         X, Y = train
         X_t = torch.as_tensor(X, device=device)
         X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
         nets = []
         for index, columns in enumerate(_split_columns(Y.shape[1], self.n_target_splits)):
             seed = int(seeds[index])
-            net = (
-                self.nets_[index] if warm else self._new_net(X.shape[1], len(columns), seed, device)
-            )
+            if warm:
+                net = getattr(self, "ensemble_", [self.nets_])[member][index]
+            else:
+                net = self._new_net(X.shape[1], len(columns), seed, device)
+            if shortcut is not None:
+                shortcut.attach(net, columns, seed, device)
             epochs_before = len(net.history) if warm else 0
             callbacks = self._callbacks(scaling[3][columns], index, validating=valid is not None)
             self._configure_net(net, callbacks)
@@ -518,8 +605,8 @@ default=None
             criterion=glue.loss_class(self.loss),
             optimizer=optimizer,
             lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
+            batch_size=self._settings.batch_size,
+            max_epochs=self._settings.max_epochs,
             train_split=None,
             device=device,
             precision=self.precision,
@@ -532,7 +619,7 @@ default=None
 
     def _configure_net(self, net, callbacks):
         """Set what may change between (warm-started) fits: epochs, verbosity, callbacks."""
-        net.max_epochs = self.max_epochs
+        net.max_epochs = self._settings.max_epochs
         net.verbose = self.verbose
         net.callbacks = callbacks
         net.initialize_callbacks()
@@ -547,14 +634,14 @@ default=None
         ]
         schedule = glue.lr_schedule_callback(
             self.lr_schedule,
-            max_epochs=self.max_epochs,
+            max_epochs=self._settings.max_epochs,
             monitor="valid_loss" if validating else "train_loss",
             patience=max(self.n_iter_no_change // 2, 1),
             tol=self.tol,
         )
         if schedule is not None:
             callbacks.append(("lr_schedule", schedule))
-        if self.early_stopping:
+        if self._settings.early_stopping:
             stopping = glue.BestWeightsEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol
             )
@@ -569,26 +656,31 @@ default=None
         # uses it); a user's Ctrl-C must still reach the caller.
         epochs_run = len(net.history) - epochs_before
         stopped = getattr(dict(net.callbacks_).get("early_stopping"), "stopped_", False)
-        if epochs_run < self.max_epochs and not stopped:
+        if epochs_run < self._settings.max_epochs and not stopped:
             raise KeyboardInterrupt
 
     # ------------------------------------------------------------------
     # Fitted state
     # ------------------------------------------------------------------
-    def _set_fitted_state(self, nets, scaling, n_in, n_out, target_is_1d, n_train):
+    def _set_fitted_state(self, members, scaling, n_in, n_out, target_is_1d, n_train):
+        nets = members[0]
         sizes = _split_sizes(n_out, self.n_target_splits)
         histories = [_history_rows(net, n_train) for net in nets]
         self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_ = scaling
+        self.ensemble_ = members
         self.nets_ = nets
         self.net_ = nets[0]
+        self.linear_shortcut_ = self._settings.linear_shortcut
         self.n_outputs_ = n_out
         self._target_is_1d = target_is_1d
         self.histories_ = histories
         self.history_ = _combine_histories(histories, sizes, n_train)
         self.n_iter_ = max(len(h) for h in histories)
-        self.best_epoch_ = _best_epoch(self.history_)
-        self.n_parameters_ = sum(_count_parameters(net.module_) for net in nets)
-        self.n_neurons_ = sum(self._count_neurons(n_in, size) for size in sizes)
+        self.best_epoch_ = _restored_epoch(nets, _best_epoch(self.history_))
+        self.n_parameters_ = sum(
+            _count_parameters(net.module_) for nets_ in members for net in nets_
+        )
+        self.n_neurons_ = len(members) * sum(self._count_neurons(n_in, size) for size in sizes)
 
 
 # ----------------------------------------------------------------------
@@ -688,6 +780,14 @@ def _combine_histories(histories, sizes, n_train):
         row["samples_per_s"] = n_train / row["train_time"] if row["train_time"] > 0 else math.inf
         combined.append(row)
     return combined
+
+
+def _restored_epoch(nets, best_epoch):
+    """Epoch whose weights early stopping restored (0: the initial ones), else ``best_epoch``."""
+    stopping = dict(nets[0].callbacks_).get("early_stopping") if len(nets) == 1 else None
+    if stopping is None or stopping.best_model_weights_ is None:
+        return best_epoch
+    return stopping.best_epoch_
 
 
 def _best_epoch(history):

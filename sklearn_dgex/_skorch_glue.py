@@ -415,6 +415,12 @@ class BestWeightsEarlyStopping(EarlyStopping):
     Training stops after ``patience`` consecutive epochs in which the monitored
     score did not fall below ``best - threshold`` (as in ``MLPRegressor``); the
     weights of the epoch with the lowest score are restored at the end.
+
+    The weights before the first epoch compete too (their ``valid_loss`` is
+    measured when training begins, when the net has a validation set): a
+    network that starts from a good model, such as the ridge-initialised
+    linear shortcut, ends at least as good as that start on the validation
+    data, with ``best_epoch_`` the epoch before training (0 for a new fit).
     """
 
     def __init__(self, monitor="valid_loss", patience=10, threshold=1e-4):
@@ -426,10 +432,15 @@ class BestWeightsEarlyStopping(EarlyStopping):
             load_best=True,
         )
 
-    def on_train_begin(self, net, **kwargs):
-        super().on_train_begin(net, **kwargs)
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
         self.best_score_ = math.inf
         self.stopped_ = False
+        initial_score = _validation_loss(net, X, y) if self.monitor == "valid_loss" else None
+        if initial_score is not None:
+            self.best_score_ = initial_score
+            self.best_epoch_ = net.history[-1, "epoch"] if len(net.history) else 0
+            self.best_model_weights_ = _cloned_state(net.module_)
 
     def on_epoch_end(self, net, **kwargs):
         score = net.history[-1, self.monitor]
@@ -437,9 +448,7 @@ class BestWeightsEarlyStopping(EarlyStopping):
         if score < self.best_score_:
             self.best_score_ = score
             self.best_epoch_ = net.history[-1, "epoch"]
-            self.best_model_weights_ = {
-                name: value.detach().clone() for name, value in net.module_.state_dict().items()
-            }
+            self.best_model_weights_ = _cloned_state(net.module_)
         if self.misses_ >= self.patience:
             self.stopped_ = True
             # skorch's way to end fit_loop early; NeuralNet.partial_fit catches it.
@@ -448,6 +457,23 @@ class BestWeightsEarlyStopping(EarlyStopping):
     def on_train_end(self, net, **kwargs):
         if self.best_model_weights_ is not None:
             net.module_.load_state_dict(self.best_model_weights_)
+
+
+def _cloned_state(module):
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _validation_loss(net, X, y):
+    """``valid_loss`` of the net's current weights, as an epoch computes it; None without one."""
+    _, dataset_valid = net.get_split_datasets(X, y)
+    if dataset_valid is None:
+        return None
+    loss_sum = torch.zeros((), dtype=torch.float64, device=net.device)
+    n_rows = 0
+    for batch in net.get_iterator(dataset_valid, training=False):
+        loss_sum += net.validation_step(batch)["loss"] * len(batch[0])
+        n_rows += len(batch[0])
+    return loss_sum.item() / max(n_rows, 1)
 
 
 class ProgressLine(Callback):

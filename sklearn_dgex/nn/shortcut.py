@@ -1,0 +1,150 @@
+"""A linear input-to-output path around any network, starting at a given linear model.
+
+See :class:`LinearShortcut` and the documentation page "Small data".
+"""
+
+import torch
+from torch import nn
+
+from ._checks import check_int
+
+__all__ = ["LinearShortcut", "output_linear"]
+
+
+def output_linear(module):
+    """The ``nn.Linear`` that computes ``module``'s output pre-activations.
+
+    ``module.output_linear`` when the module has one (:class:`DGEXNet`), else
+    the last ``nn.Linear`` registered in the module (the output layer of
+    :class:`FlexibleMLP` and of any ``nn.Sequential`` that ends in a linear
+    layer and an activation).
+
+    Examples
+    --------
+    >>> from sklearn_dgex.nn import FlexibleMLP
+    >>> from sklearn_dgex.nn.shortcut import output_linear
+    >>> output_linear(FlexibleMLP(4, 3, hidden_layer_sizes=(5,)))
+    Linear(in_features=5, out_features=3, bias=True)
+    """
+    candidate = getattr(module, "output_linear", None)
+    if isinstance(candidate, nn.Linear):
+        return candidate
+    linears = [child for child in module.modules() if isinstance(child, nn.Linear)]
+    if not linears:
+        raise ValueError(
+            f"{type(module).__name__} has no nn.Linear output layer; LinearShortcut needs one "
+            "to start the network's contribution at zero."
+        )
+    return linears[-1]
+
+
+class LinearShortcut(nn.Module):
+    """A network plus a linear path from its inputs to its outputs.
+
+    ``forward(x) = inner(x) + x @ weight + bias``. At construction the
+    weights and bias of ``inner``'s output layer are set to zero, so that
+    ``inner`` adds only the constant ``output_activation(0)`` (0 for an
+    identity output), which ``bias`` absorbs: the new module predicts exactly
+    ``x @ weight + bias_given``, e.g. a ridge regression's predictions, and
+    training lets ``inner`` learn what the linear model misses.
+
+    Zeroing the output layer, rather than gating ``inner`` with a factor
+    that starts at 0, keeps ``inner``'s architecture and parameter count
+    unchanged and needs no extra parameter. Its hidden layers receive
+    gradients from the second optimizer step on, once the output layer has
+    moved away from zero.
+
+    Parameters
+    ----------
+    inner : torch.nn.Module
+        Network mapping ``(batch, n_in)`` to ``(batch, n_out)``, with an
+        ``nn.Linear`` output layer (see :func:`output_linear`), followed by any
+        element-wise output activation.
+    n_in, n_out : int
+        Inputs and outputs.
+    weight : array-like of shape (n_in, n_out), default=None
+        Initial weights of the linear path; zeros when None.
+    bias : array-like of shape (n_out,), default=None
+        Initial intercepts of the linear path; zeros when None.
+    trainable : bool, default=False
+        Train the linear path with the network. When False it is a fixed
+        buffer (saved with the module, moved by ``.to()``, never updated and
+        not counted among the parameters): the network learns the residual
+        of a linear model fitted beforehand.
+
+    Attributes
+    ----------
+    inner : torch.nn.Module
+        The wrapped network.
+    weight, bias : torch.Tensor
+        The linear path, ``bias`` net of ``inner``'s initial constant output.
+
+    See Also
+    --------
+    sklearn_dgex.nn.DGEXNet, sklearn_dgex.nn.FlexibleMLP : Networks to wrap.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_dgex.nn import FlexibleMLP
+    >>> from sklearn_dgex.nn.shortcut import LinearShortcut
+    >>> W, b = torch.randn(4, 3), torch.randn(3)
+    >>> net = LinearShortcut(FlexibleMLP(4, 3, hidden_layer_sizes=(8,)), 4, 3, weight=W, bias=b)
+    >>> x = torch.randn(5, 4)
+    >>> torch.allclose(net(x), x @ W + b)
+    True
+    >>> sum(p.numel() for p in net.parameters())  # the inner network's only
+    67
+    """
+
+    def __init__(self, inner, n_in, n_out, *, weight=None, bias=None, trainable=False):
+        super().__init__()
+        n_in = check_int("n_in", n_in)
+        n_out = check_int("n_out", n_out)
+        self.n_in, self.n_out, self.trainable = n_in, n_out, bool(trainable)
+        self.inner = inner
+        last = output_linear(inner)
+        factory = {"device": last.weight.device, "dtype": last.weight.dtype}
+        weight = _as_tensor(weight, (n_in, n_out), "weight", **factory)
+        bias = _as_tensor(bias, (n_out,), "bias", **factory)
+        with torch.no_grad():
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()
+            bias = bias - self._constant_inner_output(**factory)
+        if self.trainable:
+            self.weight = nn.Parameter(weight)
+            self.bias = nn.Parameter(bias)
+        else:
+            self.register_buffer("weight", weight)
+            self.register_buffer("bias", bias)
+
+    def _constant_inner_output(self, device, dtype):
+        """``inner``'s output once its output layer is zero: the same for every input."""
+        was_training = self.inner.training
+        self.inner.eval()  # no batch-norm statistics are updated by this probe
+        try:
+            out = self.inner(torch.zeros(1, self.n_in, device=device, dtype=dtype))
+        finally:
+            self.inner.train(was_training)
+        if out.shape != (1, self.n_out):
+            raise ValueError(
+                f"inner maps (1, {self.n_in}) inputs to shape {tuple(out.shape)}; "
+                f"expected (1, {self.n_out})."
+            )
+        return out[0].detach()
+
+    def forward(self, x):
+        return self.inner(x) + torch.addmm(self.bias, x, self.weight)
+
+    def extra_repr(self):
+        return f"n_in={self.n_in}, n_out={self.n_out}, trainable={self.trainable}"
+
+
+def _as_tensor(values, shape, name, device, dtype):
+    if values is None:
+        return torch.zeros(shape, device=device, dtype=dtype)
+    tensor = torch.as_tensor(values).to(device=device, dtype=dtype).clone()
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {tuple(tensor.shape)}.")
+    return tensor
