@@ -24,9 +24,9 @@ Model kinds
     preset holds the same number of weights (the study's Table 1 idea at any
     scale).
 
-Network parameters are merged in this order: the estimator's defaults, the
-preset's ``network_defaults``, the model's ``params``, then ``--epochs`` and
-``--device`` from the command line.
+Network parameters are merged in this order: the estimator's defaults,
+:data:`NETWORK_PROTOCOL`, the preset's ``network_defaults``, the model's
+``params``, then ``--epochs``, ``--device`` and ``--seed`` from the command line.
 """
 
 from dataclasses import dataclass, field
@@ -37,6 +37,11 @@ NETWORK_KINDS = ("mlp", "dgex")
 
 # Names of the D-GEX study's architectures (T-D-GEX, C-D-GEX, TR-D-GEX, CR-D-GEX).
 DGEX_ARCH_LABELS = {"dense": "dense", "t": "T", "c": "C", "tr": "TR", "cr": "CR"}
+
+# Every network of a preset starts from these (a preset's network_defaults may override
+# them): the protocol trains for the full epoch budget and evaluates the final weights, and
+# the networks are the studies' own, without the small-data linear shortcut.
+NETWORK_PROTOCOL = {"early_stopping": False, "linear_shortcut": False}
 
 # Tower counts of Table 1 of the D-GEX study (their widths live in sklearn_dgex.nn.budget).
 STUDY_TOWERS = (1, 2, 3, 4, 5, 6, 8, 10, 12)

@@ -144,7 +144,7 @@ def results_markdown(results, meta):
         f"{meta['data']['n_targets']} targets; train/val/test = {meta['data']['n_train']}/"
         f"{meta['data']['n_val']}/{meta['data']['n_test']}",
         f"- Error threshold: validation RMSE {_threshold_text(meta)}",
-        f"- Wall time: {meta.get('wall_time_s', float('nan')):.0f} s"
+        f"- Wall time: {meta.get('wall_time_s', float('nan')):.0f} s (data, models and figures)"
         + (" (interrupted: partial results)" if meta.get("interrupted") else "")
         + (f" (stopped by an error: {meta['error']})" if meta.get("error") else ""),
         "",

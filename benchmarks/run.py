@@ -35,7 +35,7 @@ if __package__ in (None, ""):
 from benchmarks import report
 from benchmarks._data import synthetic_data, user_data
 from benchmarks._models import fit_and_evaluate, ridge_reference_rmse
-from benchmarks.presets import DEFAULT_PRESET, PRESETS, get_preset
+from benchmarks.presets import DEFAULT_PRESET, NETWORK_PROTOCOL, PRESETS, get_preset
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
@@ -218,7 +218,7 @@ class BenchmarkRun:
 
 def network_params(spec, preset, data, *, epochs, device, seed):
     """The estimator parameters of a network spec: preset defaults, spec, command line."""
-    params = {**preset.network_defaults, **spec.params}
+    params = {**NETWORK_PROTOCOL, **preset.network_defaults, **spec.params}
     params.update(max_epochs=epochs or preset.epochs, device=device, random_state=seed)
     budget_width = params.pop("budget_width", None)
     if budget_width is not None:
@@ -288,9 +288,9 @@ def run_benchmark(preset, specs, data, args, *, log, progress, keep_predictions=
     with interrupt.installed(), torch_threads(preset.torch_threads), progress(specs) as model_bar:
         for spec in specs:
             model_bar.set_description(f"{spec.name:<20}")
-            if spec.is_network and not run.threshold:
-                run.threshold = error_threshold(preset, run.results, data, log)
             try:
+                if spec.is_network and not run.threshold:
+                    run.threshold = error_threshold(preset, run.results, data, log)
                 params = model_params(spec, preset, data, args)
                 with progress.epochs(spec, params) as epoch_bar:
                     result = fit_and_evaluate(
@@ -417,20 +417,25 @@ def run_meta(run, args, argv, specs):
         "models_finished": [result.model for result in run.results],
         "interrupted": run.interrupted,
         "error": run.error,
-        "wall_time_s": run.wall_time_s,
+        "models_time_s": run.wall_time_s,
     }
 
 
-def write_outputs(run, out_dir, meta, log):
-    """Every file and figure of the run; figures that need missing models are skipped."""
+def write_outputs(run, out_dir, meta, log, *, started):
+    """Every file and figure of the run; figures that need missing models are skipped.
+
+    Figures come first, so that the wall time in results.json and results.md
+    (from ``started``) covers data, models and figures.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     results = run.results
-    written = report.write_results(results, out_dir, meta)
+    written = write_figures(run, out_dir, log)
+    meta["wall_time_s"] = time.perf_counter() - started
+    written += report.write_results(results, out_dir, meta)
     written += report.write_histories(results, out_dir)
     written += report.write_per_sample_errors(results, out_dir)
     (out_dir / "results.md").write_text(report.results_markdown(results, meta))
     written.append(out_dir / "results.md")
-    written += write_figures(run, out_dir, log)
     return written
 
 
@@ -556,6 +561,7 @@ def landmark_summary(match, shown=10):
 
 def main(argv=None):
     """Run the benchmark; returns the exit status (0; 1 if a model failed; 130 on Ctrl-C)."""
+    started = time.perf_counter()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -584,10 +590,10 @@ def main(argv=None):
         log(landmark_summary(info["landmark_match"]))
     run = run_benchmark(preset, specs, data, args, log=log, progress=Progress(not args.quiet))
     meta = run_meta(run, args, argv, specs)
-    write_outputs(run, out_dir, meta, log)
+    write_outputs(run, out_dir, meta, log, started=started)
     if run.results:
         print(report.markdown_table(run.results))
-    log(f"Wrote results and figures to {out_dir} in {run.wall_time_s:.0f} s.")
+    log(f"Wrote results and figures to {out_dir}; {meta['wall_time_s']:.0f} s in all.")
     if run.error:
         print(
             f"benchmarks/run.py: a model failed, results of the others kept: {run.error}",

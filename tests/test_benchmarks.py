@@ -349,7 +349,11 @@ def test_every_preset_builds_valid_estimators(name):
     for candidate in (preset, bench_run.scaled_preset(preset, "cuda")):
         for spec in candidate.models:
             if spec.is_network:
-                _estimator_for(spec, candidate)
+                estimator = _estimator_for(spec, candidate)
+                # The protocol: full epoch budget, the studies' networks.
+                assert estimator.early_stopping is False
+                assert estimator.linear_shortcut is False
+                assert estimator.max_epochs == candidate.epochs
 
 
 def test_paper_preset_is_the_dgex_study():
