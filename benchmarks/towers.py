@@ -124,7 +124,7 @@ def _row(towers, width, ratio, medians, columns):
 
 
 def _header(columns, ratio_name):
-    names = ["towers", "width", ratio_name, "dense ms", *(f"{c:>12} " for c in columns)]
+    names = ["towers", "width", ratio_name, "dense ms", *(f"{c:>13}" for c in columns)]
     return "  ".join(f"{n:>6}" if i < 2 else n for i, n in enumerate(names))
 
 
