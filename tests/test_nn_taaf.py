@@ -117,3 +117,14 @@ def test_bf16_autocast_and_pickle():
     torch.testing.assert_close(y.float(), torch.tanh(x), atol=2e-2, rtol=2e-2)
     clone = pickle.loads(pickle.dumps(taaf))
     torch.testing.assert_close(clone(x), taaf(x))
+
+
+@pytest.mark.parametrize("name", ["taaf", "towers", "dgex", "mlp", "budget", "dropout"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"sklearn_dgex.nn.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
