@@ -221,10 +221,10 @@ class _ShuffledBatches:
     batch normalisation never sees a batch of one.
     """
 
-    def __init__(self, data, batch_size, rng):
+    def __init__(self, data, batch_size, epoch_rng):
         self.data = data
         self.batch_size = batch_size
-        self.rng = rng
+        self.epoch_rng = epoch_rng
 
     def _bounds(self):
         n_rows = len(self.data)
@@ -235,7 +235,8 @@ class _ShuffledBatches:
 
     def __iter__(self):
         # One host-to-device copy of the permutation per epoch, none per batch.
-        order = torch.from_numpy(self.rng.permutation(len(self.data))).to(self.data.X.device)
+        order = self.epoch_rng().permutation(len(self.data))
+        order = torch.from_numpy(order).to(self.data.X.device)
         for start, stop in self._bounds():
             rows = order[start:stop]
             yield self.data.X.index_select(0, rows), self.data.y.index_select(0, rows)
@@ -300,14 +301,18 @@ class InMemoryNet(NeuralNetRegressor):
 
     def get_iterator(self, dataset, training=False):
         if training:
-            # A new stream per fit call, so a warm-started fit does not replay
-            # the first fit's permutations.
-            rng = np.random.default_rng([self.shuffle_seed or 0, len(self.history)])
-            if self.shuffle_seed is None:
-                rng = np.random.default_rng()
-            return _ShuffledBatches(dataset, self.batch_size, rng)
+            return _ShuffledBatches(dataset, self.batch_size, self._epoch_rng)
         batch_size = self.get_params_for("iterator_valid").get("batch_size", PREDICT_BATCH_SIZE)
         return _OrderedBatches(dataset, batch_size)
+
+    def _epoch_rng(self):
+        # The permutation of an epoch depends on (shuffle_seed, epoch number)
+        # alone: a warm-started fit does not replay the first fit's
+        # permutations, and a fit resumed from a checkpoint continues exactly
+        # the permutations of the run it resumes.
+        if self.shuffle_seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([self.shuffle_seed, len(self.history)])
 
     def _autocast(self):
         device_type = torch.device(self.device).type

@@ -1,0 +1,525 @@
+"""Training-time reliability for the skorch nets: missing targets, divergence, checkpoints.
+
+Private module of the estimators (see :mod:`sklearn_dgex._base`):
+
+- :class:`MaskedLoss` and :class:`MaskedOriginalUnitErrors`: the training loss
+  and the validation errors over the observed targets only
+  (``allow_nan_targets=True``);
+- :class:`NonFiniteGuard`: stops a diverging fit with a clear error, or
+  restores the weights of the last finite epoch (``on_nonfinite``);
+- :class:`Checkpoints` and :class:`CheckpointCallback`: ``checkpoint_dir``,
+  written every ``checkpoint_every`` epochs, at the best validation loss and at
+  the end, and resumed from by a later ``fit`` with the same parameters and
+  data;
+- :func:`forget_training_state`: a trained net keeps no callback state, so
+  that nothing device-bound escapes skorch's device-mapped pickling.
+
+Checkpoints are written with ``torch.save`` and read with
+``torch.load(weights_only=True)``, which refuses to run code from the file.
+"""
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.history import History
+
+from . import _skorch_glue as glue
+
+CHECKPOINT_FORMAT = "sklearn-dgex-checkpoint"
+CHECKPOINT_FORMAT_VERSION = 1
+#: Parameters that may differ between an interrupted fit and the fit that resumes it.
+RESUME_MAY_CHANGE = frozenset(
+    {"verbose", "device", "checkpoint_dir", "checkpoint_every", "warm_start"}
+)
+_MANIFEST = "manifest.json"
+_LAST = "last.pt"
+_BEST = "best.pt"
+# Callback state a resumed fit needs, by callback name in the estimators' lists.
+_EARLY_STOPPING_STATE = ("best_score_", "best_epoch_", "misses_", "dynamic_threshold_")
+
+
+# --------------------------------------------------------------------------
+# Missing targets
+# --------------------------------------------------------------------------
+class MaskedLoss(torch.nn.Module):
+    """Mean of an element-wise loss over the observed (non-NaN) targets.
+
+    A missing target contributes neither to the loss nor to its gradient: it is
+    replaced by the detached prediction, whose loss and gradient are zero for
+    the MAE, MSE and Huber losses.
+
+    Parameters
+    ----------
+    base : type, default=torch.nn.MSELoss
+        A torch loss class taking ``reduction="none"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_dgex._callbacks import MaskedLoss
+    >>> loss = MaskedLoss(torch.nn.L1Loss)
+    >>> float(loss(torch.zeros(2, 2), torch.tensor([[1.0, float("nan")], [3.0, 2.0]])))
+    2.0
+    """
+
+    def __init__(self, base=torch.nn.MSELoss):
+        super().__init__()
+        self.elementwise = base(reduction="none")
+
+    def forward(self, y_pred, y_true):
+        observed = ~torch.isnan(y_true)
+        filled = torch.where(observed, y_true, y_pred.detach())
+        losses = self.elementwise(y_pred, filled)
+        # A batch without any observed target has loss 0, not 0/0.
+        return losses.sum() / observed.sum().clamp(min=1)
+
+
+class MaskedOriginalUnitErrors(glue.OriginalUnitErrors):
+    """Validation MMAE and RMSE in original units over the observed targets only.
+
+    With missing targets, ``valid_mmae`` is the mean absolute error over the
+    observed entries (it equals the MMAE when no target is missing).
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.observed_scale_ = torch.as_tensor(
+            self.target_scale, dtype=torch.float32, device=net.device
+        )
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training:
+            return
+        y_true = batch[1]
+        observed = ~torch.isnan(y_true)
+        diff = (y_pred.float() - y_true) * self.observed_scale_
+        diff = torch.where(observed, diff, torch.zeros((), device=diff.device))
+        sums = torch.stack([diff.abs().sum(), diff.square().sum(), observed.sum()]).double()
+        self.sums_ = sums if self.sums_ is None else self.sums_ + sums
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.sums_ is None:
+            return
+        abs_sum, sq_sum, count = self.sums_.tolist()
+        count = max(count, 1.0)
+        net.history.record("valid_mmae", abs_sum / count)
+        net.history.record("valid_rmse", math.sqrt(sq_sum / count))
+
+
+# --------------------------------------------------------------------------
+# Divergence
+# --------------------------------------------------------------------------
+def _nonfinite_problem(net, row):
+    """What is not finite after an epoch (a loss or the weights), or None."""
+    for key, label in (("train_loss", "the training loss"), ("valid_loss", "the validation loss")):
+        if key in row and not math.isfinite(row[key]):
+            return f"{label} is {row[key]}"
+    peaks = [p.detach().abs().amax() for p in net.module_.parameters() if p.numel()]
+    # One device synchronisation per epoch; amax propagates NaN and never overflows.
+    if peaks and not bool(torch.stack(peaks).isfinite().all()):
+        return "the weights hold NaN or infinite values"
+    return None
+
+
+def _weights_copy(net):
+    return {name: value.detach().clone() for name, value in net.module_.state_dict().items()}
+
+
+class NonFiniteGuard(Callback):
+    """Stop training when a loss or the weights stop being finite.
+
+    Checked once per epoch, after the training and validation passes (the
+    loss is read once per epoch, so this costs no extra synchronisation per
+    batch).
+
+    Parameters
+    ----------
+    on_nonfinite : {"raise", "restore"}, default="raise"
+        "raise": raise ``FloatingPointError`` naming the epoch and suggesting a
+        lower learning rate. "restore": put back the weights of the last epoch
+        whose losses and weights were finite (the initial weights if none
+        was), drop the diverged epoch from the history, reset the optimizer's
+        running moments, warn, and end training normally.
+    """
+
+    def __init__(self, on_nonfinite="raise"):
+        self.on_nonfinite = on_nonfinite
+
+    def on_train_begin(self, net, **kwargs):
+        self.stopped_ = False
+        self.last_good_ = _weights_copy(net) if self.on_nonfinite == "restore" else None
+        self.last_good_epoch_ = len(net.history)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        problem = _nonfinite_problem(net, row)
+        if problem is None:
+            if self.on_nonfinite == "restore":
+                self.last_good_ = _weights_copy(net)
+                self.last_good_epoch_ = row["epoch"]
+            return
+        advice = (
+            f"Lower the learning rate (lr={net.lr:g}; try lr={net.lr / 10:g}), "
+            "set gradient_clip (e.g. gradient_clip=1.0), or check the data for extreme values."
+        )
+        if self.on_nonfinite == "raise":
+            raise FloatingPointError(
+                f"Training diverged at epoch {row['epoch']}: {problem}. {advice} "
+                "on_nonfinite='restore' keeps the weights of the last finite epoch instead."
+            )
+        net.module_.load_state_dict(self.last_good_)
+        # The moments now hold non-finite values; a later warm start begins them anew.
+        net.optimizer_.state.clear()
+        del net.history[-1]
+        self.stopped_ = True
+        restored = (
+            f"the weights of epoch {self.last_good_epoch_}"
+            if self.last_good_epoch_
+            else "the initial weights"
+        )
+        warnings.warn(
+            f"Training diverged at epoch {row['epoch']}: {problem}; restored {restored} "
+            f"and stopped. {advice}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        # skorch's way to end fit_loop early (NeuralNet.partial_fit catches it).
+        raise KeyboardInterrupt
+
+
+def forget_training_state(net):
+    """Reset the callbacks of a trained net to skorch's defaults.
+
+    Callbacks hold training-time state: learning-rate schedulers (which refer
+    to the optimizer), early stopping's best weights, device copies of scaling
+    factors. skorch pickles the module, optimizer and criterion through
+    ``torch.save`` with a device map, so that a model trained on a GPU loads
+    on a CPU-only machine, but it pickles callbacks as they are: one CUDA
+    tensor there would make the model unloadable without CUDA (and the
+    optimizer would be stored twice). The estimators set fresh callbacks at
+    every fit, so none is needed between fits.
+    """
+    net.callbacks = None
+    net.initialize_callbacks()
+
+
+def any_stopped(net):
+    """Whether a callback ended training on purpose (early stopping, divergence)."""
+    return any(getattr(callback, "stopped_", False) for _, callback in net.callbacks_)
+
+
+# --------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------
+def _json_value(value):
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return f"<{type(value).__name__}>"
+
+
+def _json_params(estimator):
+    params = estimator.get_params(deep=False)
+    return {
+        name: _json_value(value)
+        for name, value in sorted(params.items())
+        if name not in RESUME_MAY_CHANGE
+    }
+
+
+def data_fingerprint(arrays):
+    """SHA-256 over the shapes, dtypes and bytes of ``arrays`` (None allowed)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if array is None:
+            digest.update(b"none;")
+            continue
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def _atomic_write(path, write):
+    """Write through a temporary file in the same directory, then rename.
+
+    A crash while writing leaves the previous file intact.
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _cpu_tree(value):
+    """Copy of a nested dict/list/tuple with every tensor copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _cpu_tree(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_tree(item) for item in value)
+    return value
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"history value of type {type(value).__name__} is not JSON serialisable")
+
+
+def _rng_state(device):
+    state = {"cpu": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(torch.device(device))
+    return state
+
+
+def _set_rng_state(state, device):
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], torch.device(device))
+
+
+def _callback_states(net):
+    callbacks = dict(net.callbacks_)
+    states = {}
+    schedule = callbacks.get("lr_schedule")
+    if schedule is not None and getattr(schedule, "lr_scheduler_", None) is not None:
+        states["lr_schedule"] = schedule.lr_scheduler_.state_dict()
+    stopping = callbacks.get("early_stopping")
+    if stopping is not None:
+        state = {key: getattr(stopping, key) for key in _EARLY_STOPPING_STATE}
+        state["best_model_weights_"] = stopping.best_model_weights_
+        states["early_stopping"] = state
+    return states
+
+
+def _restore_callback_states(net, states):
+    callbacks = dict(net.callbacks_)
+    if "lr_schedule" in states and "lr_schedule" in callbacks:
+        callbacks["lr_schedule"].lr_scheduler_.load_state_dict(states["lr_schedule"])
+    if "early_stopping" in states and "early_stopping" in callbacks:
+        stopping = callbacks["early_stopping"]
+        state = dict(states["early_stopping"])
+        weights = state.pop("best_model_weights_")
+        for key, value in state.items():
+            setattr(stopping, key, value)
+        stopping.best_model_weights_ = (
+            None if weights is None else {k: v.to(net.device) for k, v in weights.items()}
+        )
+
+
+def read_checkpoint(path):
+    """Load a checkpoint file without running code from it (``weights_only=True``)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{path} is not a readable sklearn-dgex checkpoint ({type(exc).__name__}: {exc}); "
+            "delete it, or the whole checkpoint_dir, to start anew."
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a sklearn-dgex checkpoint.")
+    if state.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint format version {state.get('format_version')!r}; this "
+            f"version of sklearn-dgex reads version {CHECKPOINT_FORMAT_VERSION}."
+        )
+    return state
+
+
+class CheckpointCallback(Callback):
+    """Write one network's training state to ``directory``.
+
+    ``last.pt`` (weights, optimizer, learning-rate schedule, early-stopping
+    state, history, torch random state) every ``every`` epochs and when
+    training ends (complete or stopped on purpose); ``best.pt`` (weights,
+    epoch, validation loss) whenever the validation loss reaches a new low.
+    Both are replaced atomically.
+    """
+
+    def __init__(self, directory, every=10, max_epochs=None):
+        self.directory = directory
+        self.every = every
+        self.max_epochs = max_epochs
+
+    def prepare_resume(self, state):
+        """Hand over a checkpoint's callback states, restored at ``on_train_begin``."""
+        self.resume_state_ = state
+
+    def on_train_begin(self, net, **kwargs):
+        Path(self.directory).mkdir(parents=True, exist_ok=True)
+        state = getattr(self, "resume_state_", None)
+        self.resume_state_ = None
+        self.best_score_ = math.inf if state is None else state["best_score"]
+        if state is not None:
+            # Runs after the other callbacks' on_train_begin, which reset their state.
+            _restore_callback_states(net, state["callbacks"])
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        score = row.get("valid_loss")
+        if score is not None and score < self.best_score_:
+            self.best_score_ = score
+            best = {
+                "format": CHECKPOINT_FORMAT,
+                "format_version": CHECKPOINT_FORMAT_VERSION,
+                "epoch": row["epoch"],
+                "valid_loss": score,
+                "module": net.module_.state_dict(),
+            }
+            self._write(_BEST, best)
+        if len(net.history) % self.every == 0:
+            self._write(_LAST, self._state(net, finished=False))
+
+    def on_train_end(self, net, **kwargs):
+        # An interrupted epoch (Ctrl-C) leaves mid-epoch weights: keep the last
+        # checkpoint written at an epoch boundary instead.
+        finished = any_stopped(net) or (
+            self.max_epochs is not None and len(net.history) >= self.max_epochs
+        )
+        if finished:
+            self._write(_LAST, self._state(net, finished=True))
+
+    def _state(self, net, finished):
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "epoch": len(net.history),
+            "finished": finished,
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "callbacks": _callback_states(net),
+            "best_score": self.best_score_,
+            "history": json.dumps(list(net.history), default=_json_default),
+            "rng": _rng_state(net.device),
+        }
+
+    def _write(self, name, state):
+        _atomic_write(Path(self.directory) / name, lambda stream: torch.save(state, stream))
+
+
+class Checkpoints:
+    """The checkpoint directory of one fit: a manifest and one folder per network.
+
+    The manifest records the estimator's class, its parameters (those in
+    :data:`RESUME_MAY_CHANGE` excepted), a SHA-256 fingerprint of the training
+    and validation data, and the random seeds of the fit. A fit finding a
+    manifest resumes only when class, parameters and data are the same, and
+    then uses the recorded seeds (so ``random_state=None`` resumes too).
+    """
+
+    def __init__(self, directory, every, max_epochs, manifest):
+        self.directory = Path(directory)
+        self.every = every
+        self.max_epochs = max_epochs
+        self.manifest = manifest
+
+    @classmethod
+    def open(cls, estimator, arrays, seeds, max_epochs):
+        """Create the directory's manifest, or check that it belongs to this fit.
+
+        ``seeds`` has one row per ensemble member (the networks' seeds, then
+        the validation split's); ``max_epochs`` is the number of epochs each
+        network trains for.
+        """
+        directory = Path(os.fspath(estimator.checkpoint_dir))
+        manifest = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "estimator": type(estimator).__name__,
+            "params": _json_params(estimator),
+            "data_sha256": data_fingerprint(arrays),
+            "seeds": np.asarray(seeds, dtype=np.int64).tolist(),
+        }
+        path = directory / _MANIFEST
+        if path.exists():
+            saved = _read_manifest(path)
+            _check_same_fit(saved, manifest, directory)
+            manifest["seeds"] = saved["seeds"]
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(manifest, indent=1).encode()
+            _atomic_write(path, lambda stream: stream.write(text))
+        return cls(directory, estimator.checkpoint_every, max_epochs, manifest)
+
+    @property
+    def seeds(self):
+        """The fit's seeds, one row per ensemble member (as given to :meth:`open`)."""
+        return np.asarray(self.manifest["seeds"], dtype=np.int64)
+
+    def _net_directory(self, member, index):
+        return self.directory / f"member-{member}" / f"net-{index}"
+
+    def callback(self, member, index):
+        """The checkpoint callback of network ``index`` of ensemble member ``member``."""
+        directory = str(self._net_directory(member, index))
+        return CheckpointCallback(directory, self.every, self.max_epochs)
+
+    def resume(self, member, index, net):
+        """Load a network's last checkpoint into ``net``; return the epochs left to run.
+
+        Without a checkpoint, ``net`` is left alone and ``max_epochs`` is
+        returned. Call inside the fit's seeded random state and after the
+        callbacks are configured: the torch random state is set to the
+        checkpoint's.
+        """
+        path = self._net_directory(member, index) / _LAST
+        if not path.exists():
+            return self.max_epochs
+        state = read_checkpoint(path)
+        if not net.initialized_:  # a linear shortcut initialises (and wraps) the module itself
+            net.initialize()
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        net.history = History(json.loads(state["history"]))
+        _set_rng_state(state["rng"], net.device)
+        dict(net.callbacks_)["checkpoint"].prepare_resume(state)
+        return 0 if state["finished"] else max(self.max_epochs - state["epoch"], 0)
+
+
+def _read_manifest(path):
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable checkpoint manifest: {exc}") from exc
+    if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a sklearn-dgex checkpoint manifest.")
+    return saved
+
+
+def _check_same_fit(saved, current, directory):
+    differences = []
+    if saved.get("format_version") != current["format_version"]:
+        differences.append(f"checkpoint format version {saved.get('format_version')!r}")
+    if saved.get("estimator") != current["estimator"]:
+        differences.append(f"estimator {saved.get('estimator')!r}, now {current['estimator']!r}")
+    saved_params = saved.get("params", {})
+    for name in sorted(set(saved_params) | set(current["params"])):
+        before, now = saved_params.get(name, "<missing>"), current["params"].get(name, "<missing>")
+        if before != now:
+            differences.append(f"{name}={before!r}, now {now!r}")
+    if saved.get("data_sha256") != current["data_sha256"]:
+        differences.append("different training or validation data")
+    if differences:
+        raise ValueError(
+            f"checkpoint_dir={os.fspath(directory)!r} holds the checkpoint of a different fit "
+            f"({'; '.join(differences)}). Resume with the same parameters and data, or use "
+            "another (or an empty) checkpoint_dir."
+        )

@@ -1,0 +1,335 @@
+"""Reliability of the estimators' ``fit``: input checks, all-or-nothing fits, out-of-memory advice.
+
+Private module of the estimators (see :mod:`sklearn_dgex._base`):
+
+- :func:`check_real_numbers`, :func:`validate_allowing_nan_targets`,
+  :func:`check_enough_samples`: errors that name the argument and say what was
+  expected, where scikit-learn's own messages do not;
+- :func:`fit_transaction`: a failed ``fit`` leaves the estimator as it was
+  (a fitted model stays usable; a warm start's networks get their weights,
+  optimizer state and history back), and a successful one leaves its nets
+  without training-time callback state;
+- :func:`explain_out_of_memory`: an out-of-memory error during training
+  becomes one with the memory estimate of :mod:`sklearn_dgex.nn.memory` and a
+  batch size that fits.
+"""
+
+import functools
+
+import numpy as np
+import scipy.sparse
+import torch
+from sklearn.utils.validation import check_array, check_consistent_length, validate_data
+
+from . import _callbacks
+from . import _skorch_glue as glue
+from .nn import memory
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+_MAX_NAMES_SHOWN = 5
+# Messages of torch's allocators when memory runs out (CUDA raises torch.OutOfMemoryError).
+_OUT_OF_MEMORY_MESSAGES = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+# --------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------
+def _shown(names):
+    names = [str(name) for name in names]
+    shown = ", ".join(repr(name) for name in names[:_MAX_NAMES_SHOWN])
+    more = len(names) - _MAX_NAMES_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _is_complex_dtype(dtype):
+    return getattr(dtype, "kind", None) == "c"
+
+
+def _non_numeric_columns(frame):
+    """Columns of a DataFrame that cannot be read as real numbers."""
+    import pandas as pd  # only DataFrames get here, so pandas is installed
+
+    bad = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column) or (
+            pd.api.types.is_numeric_dtype(column) and not _is_complex_dtype(column.dtype)
+        ):
+            continue
+        if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            converted = pd.to_numeric(column, errors="coerce")
+            if not (converted.isna() & column.notna()).any():
+                continue  # numbers stored as objects or text convert fine
+        bad.append(name)
+    return bad
+
+
+def check_real_numbers(value, name):
+    """Raise a clear error unless ``value`` holds real numbers in a dense array.
+
+    scikit-learn's own checks say "could not convert string to float" or
+    "Complex data not supported" followed by the whole array, without saying
+    which argument was wrong; these messages name it. ``X``'s sparse check is
+    left to scikit-learn, whose message names ``X``.
+    """
+    if value is None:
+        return
+    if scipy.sparse.issparse(value):
+        if name != "X":
+            raise TypeError(
+                f"Sparse data was passed for {name}, but dense data is required. "
+                "Use '.toarray()' to convert to a dense numpy array."
+            )
+        return
+    if hasattr(value, "columns") and hasattr(value, "dtypes"):  # a DataFrame
+        complex_columns = [c for c, d in zip(value.columns, value.dtypes) if _is_complex_dtype(d)]
+        if complex_columns:
+            raise ValueError(
+                f"Complex data not supported: {name} must hold real numbers, but its columns "
+                f"{_shown(complex_columns)} hold complex numbers."
+            )
+        bad = _non_numeric_columns(value)
+        if bad:
+            raise ValueError(
+                f"{name} must hold numbers (e.g. log2 expression), but its columns "
+                f"{_shown(bad)} hold non-numeric values. Drop identifier columns such as "
+                "gene symbols, or make them the index."
+            )
+        return
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(value).dtype
+        except (ValueError, TypeError):
+            return  # ragged nested lists: scikit-learn's message is clear
+    if dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} must hold real numbers, but it holds "
+            f"complex numbers (dtype {dtype})."
+        )
+    if dtype.kind in "OSU":
+        try:
+            np.asarray(value, dtype=np.float64)
+        except (ValueError, TypeError) as exc:  # the same type as numpy's, worded for users
+            raise type(exc)(
+                f"{name} must hold numbers (e.g. log2 expression), but it holds values that "
+                f"are not numbers: {exc}."
+            ) from exc
+
+
+def validate_allowing_nan_targets(estimator, X, y, reset):
+    """``validate_data`` for ``allow_nan_targets=True``: NaN allowed in ``y`` only.
+
+    Infinite targets stay errors, and every target must be observed in at
+    least one sample (its scaling statistics and its loss need one).
+    """
+    if y is None:
+        raise ValueError(
+            f"This {type(estimator).__name__} estimator requires y to be passed, "
+            "but the target y is None."
+        )
+    X = validate_data(estimator, X, reset=reset, dtype=_FLOAT_DTYPES)
+    y = check_array(
+        y,
+        ensure_2d=False,
+        dtype=_FLOAT_DTYPES,
+        ensure_all_finite="allow-nan",
+        input_name="y",
+        estimator=estimator,
+    )
+    check_consistent_length(X, y)
+    missing = np.isnan(y.reshape(len(y), -1)).all(axis=0)
+    if missing.any():
+        raise ValueError(
+            f"allow_nan_targets=True, but y has target column(s) {_shown(np.flatnonzero(missing))} "
+            "without any observed (non-NaN) value; drop them before fitting."
+        )
+    return X, y
+
+
+def check_enough_samples(estimator, n_samples):
+    """A network needs two samples: one gives no scale to standardise by, nor a batch."""
+    if n_samples < 2:
+        raise ValueError(
+            f"{type(estimator).__name__} needs at least 2 samples to fit, got "
+            f"n_samples={n_samples}: scaling statistics and training batches need more than "
+            "one sample."
+        )
+
+
+# --------------------------------------------------------------------------
+# All-or-nothing fit
+# --------------------------------------------------------------------------
+class _FittedState:
+    """What ``fit`` may change, saved to put back if it fails.
+
+    Every attribute that is not a parameter, and, for a warm start that trains
+    the fitted networks in place, their weights, optimizer state and history
+    length (copied to the CPU, so a GPU's memory is not doubled).
+    """
+
+    def __init__(self, estimator):
+        params = estimator.get_params(deep=False)
+        self.attributes = {k: v for k, v in vars(estimator).items() if k not in params}
+        self.nets = []
+        if estimator.warm_start and hasattr(estimator, "nets_"):
+            self.nets = [
+                (
+                    net,
+                    _callbacks._cpu_tree(net.module_.state_dict()),
+                    _callbacks._cpu_tree(net.optimizer_.state_dict()),
+                    len(net.history),
+                )
+                for net in estimator.nets_
+            ]
+
+    def restore(self, estimator):
+        params = estimator.get_params(deep=False)
+        for name in [k for k in vars(estimator) if k not in params and k not in self.attributes]:
+            delattr(estimator, name)
+        vars(estimator).update(self.attributes)
+        for net, module_state, optimizer_state, n_epochs in self.nets:
+            net.module_.load_state_dict(module_state)
+            net.optimizer_.load_state_dict(optimizer_state)
+            del net.history[n_epochs:]
+            _callbacks.forget_training_state(net)
+
+
+def fit_transaction(fit):
+    """Decorate ``fit`` so that a failure leaves the estimator as it was.
+
+    Out-of-memory errors are re-raised with the memory estimate and a batch
+    size that fits (see :func:`explain_out_of_memory`).
+    """
+
+    @functools.wraps(fit)
+    def transactional_fit(self, X, y, *args, **kwargs):
+        saved = _FittedState(self)
+        try:
+            fitted = fit(self, X, y, *args, **kwargs)
+        except BaseException as exc:
+            explained = explain_out_of_memory(self, exc, y) if is_out_of_memory(exc) else None
+            saved.restore(self)
+            if explained is None:
+                raise
+            raise explained from exc
+        for net in fitted_nets(self):
+            _callbacks.forget_training_state(net)
+        return fitted
+
+    return transactional_fit
+
+
+def fitted_nets(estimator):
+    """Every skorch net held by the estimator's fitted attributes, once each."""
+    found = {}
+
+    def visit(value):
+        if isinstance(value, glue.InMemoryNet):
+            found.setdefault(id(value), value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    for name, value in vars(estimator).items():
+        if name.endswith("_") and not name.startswith("__"):
+            visit(value)
+    return list(found.values())
+
+
+# --------------------------------------------------------------------------
+# Out of memory
+# --------------------------------------------------------------------------
+class TrainingOutOfMemoryError(torch.OutOfMemoryError, MemoryError):
+    """Out of memory during training, with the estimate and a batch size that fits.
+
+    Both a ``torch.OutOfMemoryError`` (a ``RuntimeError``) and a
+    ``MemoryError``, so that either ``except`` clause catches it.
+    """
+
+
+def is_out_of_memory(exc):
+    """Whether ``exc`` is torch running out of memory (CUDA or CPU)."""
+    if isinstance(exc, TrainingOutOfMemoryError):
+        return False  # already explained
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(
+        text in str(exc).lower() for text in _OUT_OF_MEMORY_MESSAGES
+    )
+
+
+def _usable_memory(device):
+    """Bytes a new attempt could use: free memory plus what torch's CUDA cache holds."""
+    if torch.device(device).type == "cuda":
+        return memory.available_memory(device) + torch.cuda.memory_reserved(device)
+    return memory.available_memory(device)
+
+
+def _first_network_on_meta(estimator, n_in, n_out):
+    """The widest network of the fit, built on the meta device (no memory)."""
+    n_out_net = -(-n_out // estimator.n_target_splits)
+    module_class, kwargs = estimator._module_class_and_kwargs(n_in, n_out_net)
+    with torch.device("meta"):
+        return module_class(n_in=n_in, n_out=n_out_net, **kwargs)
+
+
+def _resolved(estimator, name):
+    """A setting as the fit used it ("auto" resolved), else the parameter."""
+    return getattr(getattr(estimator, "_settings", None), name, getattr(estimator, name))
+
+
+def _advice(estimator, fitting, fixed_bytes):
+    batch_size = _resolved(estimator, "batch_size")
+    if fitting == 0:
+        return (
+            "Not even batch_size=1 fits: the parameters, gradients and optimizer state alone "
+            f"need {memory.format_bytes(fixed_bytes)}. Use a smaller network (width, "
+            "param_budget, hidden_layer_sizes), more networks of fewer targets "
+            "(n_target_splits), or a device with more memory."
+        )
+    if fitting < batch_size:
+        return (
+            f"batch_size={fitting} would fit by the estimate (which leaves no margin for "
+            "fragmentation; a little smaller is safer), or use precision='bf16' or more "
+            "n_target_splits."
+        )
+    return (
+        f"By the estimate batch_size={batch_size} fits, so the memory was taken by something "
+        "else (other processes or tensors on the device, fragmentation); free the device or "
+        f"try batch_size={max(batch_size // 2, 1)}."
+    )
+
+
+def explain_out_of_memory(estimator, exc, y):
+    """A :class:`TrainingOutOfMemoryError` for ``exc`` with the estimate and advice."""
+    batch_size = _resolved(estimator, "batch_size")
+    try:
+        device = glue.resolve_device(estimator.device)
+        n_in = estimator.n_features_in_
+        n_samples, n_out = (*np.shape(y), 1)[:2]
+        module = _first_network_on_meta(estimator, n_in, n_out)
+        options = {}
+        if estimator.optimizer in ("sgd", "rmsprop"):
+            options["momentum"] = estimator.momentum
+        estimate = memory.estimate_training_memory(
+            module, batch_size, estimator.optimizer, estimator.precision, **options
+        )
+        data_bytes = 4 * n_samples * (n_in + n_out)  # float32 training data on the device
+        usable = _usable_memory(device)
+        fitting = memory.max_batch_size_that_fits(
+            module, max(usable - data_bytes, 0), estimator.optimizer, estimator.precision, **options
+        )
+        summary = (
+            f"training one network needs about {memory.format_bytes(estimate.total)} at "
+            f"batch_size={batch_size}, plus {memory.format_bytes(data_bytes)} for the training "
+            f"data; about {memory.format_bytes(usable)} is usable on {device}. "
+            f"{_advice(estimator, fitting, estimate.fixed)}\n{estimate}"
+        )
+    except Exception as failure:  # the advice must never hide the original error
+        summary = f"(no memory estimate: {type(failure).__name__}: {failure})"
+    return TrainingOutOfMemoryError(
+        f"{type(estimator).__name__} ran out of memory while training "
+        f"(batch_size={batch_size}, precision={estimator.precision!r}): {summary}\n"
+        f"Original error: {exc}"
+    )

@@ -1,0 +1,621 @@
+"""Safe persistence of fitted estimators: a JSON configuration plus tensors, no pickle.
+
+:func:`save` writes a fitted :class:`~sklearn_dgex.DGEXRegressor` or
+:class:`~sklearn_dgex.FlexibleMLPRegressor` to one zip file with two members:
+
+- ``config.json``: the format name and version, the versions of the packages
+  that wrote it, the estimator's class name and parameters, its fitted
+  attributes that are not tensors (scaling statistics are tensors; feature
+  names, ``n_features_in_``, ``history_`` and the like are JSON), a
+  description of each network (its module's keyword arguments, history and
+  shuffling seed) and the SHA-256 of the tensor payload;
+- ``tensors.safetensors``: every array and network weight, in the
+  ``safetensors`` format (raw little-endian numbers behind a JSON header).
+
+:func:`load` never runs code from the file: JSON and ``safetensors`` cannot
+hold code, the class named in the file must be one of this package's
+estimators, the network classes must be this package's modules, and the
+networks are rebuilt by the estimator from its parameters. It refuses, with
+a clear error, a file that is not such a zip, a format version it does not
+know, a tensor payload whose SHA-256 differs from the configuration's, and
+tensors whose names, shapes or dtypes do not match the rebuilt networks.
+The SHA-256 detects corruption and mismatched halves of a file; it is not a
+signature (someone who edits the file can recompute it), so the guarantee
+against malicious files is the format itself: the worst a crafted file can do
+is fail to load or describe a wrong model.
+
+Pickle (``pickle``, ``joblib``) also works for the estimators, including a
+model trained on a GPU and unpickled on a CPU-only machine, but loading a
+pickle runs code from the file: use it only for files you trust.
+"""
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
+
+#: Name written into, and required from, every file.
+FORMAT_NAME = "sklearn-dgex-estimator"
+#: Version of the layout of the file; :func:`load` reads this version and older ones.
+FORMAT_VERSION = 1
+
+_CONFIG = "config.json"
+_TENSORS = "tensors.safetensors"
+_MAX_CONFIG_BYTES = 256 * 2**20
+# Module wrappers that an estimator puts around the network its parameters
+# describe, by class name: (module path, attributes passed back to the constructor).
+_WRAPPERS = {"LinearShortcut": ("sklearn_dgex.nn.shortcut", ("n_in", "n_out", "trainable"))}
+
+
+def _estimator_classes():
+    from ._dgex import DGEXRegressor
+    from ._mlp import FlexibleMLPRegressor
+
+    return {cls.__name__: cls for cls in (DGEXRegressor, FlexibleMLPRegressor)}
+
+
+def _safetensors():
+    try:
+        import safetensors.torch
+    except ImportError as exc:  # an optional dependency: sklearn-dgex[persist]
+        raise ImportError(
+            "save() and load() need the safetensors package: pip install 'sklearn-dgex[persist]' "
+            "(or pip install safetensors)."
+        ) from exc
+    return safetensors.torch
+
+
+# --------------------------------------------------------------------------
+# Encoding: JSON with a few one-key tags; arrays and weights go to the tensors
+# --------------------------------------------------------------------------
+class _Encoder:
+    """Turn fitted attributes into JSON, collecting tensors and nets on the way."""
+
+    def __init__(self):
+        self.tensors = {}
+        self.nets = []
+
+    def net_index(self, net):
+        for index, known in enumerate(self.nets):
+            if known is net:
+                return index
+        self.nets.append(net)
+        return len(self.nets) - 1
+
+    def encode(self, value, where):
+        from ._skorch_glue import InMemoryNet
+
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, float)):
+            return value
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return self._array(value, where)
+        if isinstance(value, InMemoryNet):
+            return {"__net__": self.net_index(value)}
+        if isinstance(value, list):
+            return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        if isinstance(value, tuple):
+            return {
+                "__tuple__": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+            }
+        if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+            return {"__dict__": {k: self.encode(v, f"{where}[{k!r}]") for k, v in value.items()}}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            cls = type(value)
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            return {
+                "__dataclass__": f"{cls.__module__}.{cls.__qualname__}",
+                "fields": self.encode(fields, where),
+            }
+        raise TypeError(
+            f"cannot save {where} (of type {type(value).__name__}) in the safe format; "
+            "pickle or joblib can store it, for files you trust."
+        )
+
+    def _array(self, array, where):
+        if array.dtype.kind in "biuf":
+            key = f"attributes/{where}"
+            self.tensors[key] = torch.from_numpy(np.ascontiguousarray(array)).clone()
+            return {"__array__": key}
+        if array.dtype.kind in "OU" and all(isinstance(item, str) for item in array.ravel()):
+            return {
+                "__strings__": array.tolist(),
+                "dtype": "object" if array.dtype.kind == "O" else "str",
+            }
+        raise TypeError(f"cannot save {where}: an array of dtype {array.dtype} in the safe format.")
+
+
+class _Decoder:
+    def __init__(self, tensors, nets=None):
+        self.tensors = tensors
+        self.nets = nets
+
+    def decode(self, value):
+        if value is None or isinstance(value, (bool, str, int, float)):
+            return value
+        if isinstance(value, list):
+            return [self.decode(item) for item in value]
+        if not isinstance(value, dict) or len(value) not in (1, 2):
+            raise _corrupt(f"unexpected JSON value {str(value)[:80]!r}")
+        if set(value) == {"__tuple__"}:
+            return tuple(self.decode(item) for item in value["__tuple__"])
+        if set(value) == {"__dict__"}:
+            return {key: self.decode(item) for key, item in _expect_dict(value["__dict__"]).items()}
+        if set(value) == {"__array__"}:
+            return self._tensor(value["__array__"]).numpy()
+        if set(value) == {"__strings__", "dtype"}:
+            return np.asarray(
+                value["__strings__"], dtype=object if value["dtype"] == "object" else str
+            )
+        if set(value) == {"__net__"}:
+            if self.nets is None:
+                raise _corrupt("a network reference where none is expected")
+            return self.nets[_expect_index(value["__net__"], len(self.nets))]
+        if set(value) == {"__dataclass__", "fields"}:
+            return _dataclass(value["__dataclass__"], self.decode(value["fields"]))
+        raise _corrupt(f"unknown JSON tag(s) {sorted(value)}")
+
+    def _tensor(self, key):
+        if key not in self.tensors:
+            raise _corrupt(f"the tensor {key!r} named by the configuration is missing")
+        return self.tensors[key]
+
+
+def _dataclass(path, fields):
+    """An instance of a dataclass of this package (never any other class)."""
+    module_name, _, name = str(path).rpartition(".")
+    if not module_name.startswith("sklearn_dgex."):
+        raise _corrupt(f"{path!r} is not a class of sklearn_dgex")
+    cls = getattr(importlib.import_module(module_name), name, None)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise _corrupt(f"{path!r} is not a dataclass of sklearn_dgex")
+    return cls(**_expect_dict(fields))
+
+
+def _expect_dict(value):
+    if not isinstance(value, dict):
+        raise _corrupt(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _expect_index(value, size):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < size:
+        raise _corrupt(f"network reference {value!r} out of range")
+    return value
+
+
+class _CorruptFile(ValueError):
+    pass
+
+
+def _corrupt(message):
+    return _CorruptFile(message)
+
+
+# --------------------------------------------------------------------------
+# Networks
+# --------------------------------------------------------------------------
+def _jsonable(value):
+    return json.loads(json.dumps(_Encoder().encode(value, "module argument")))
+
+
+def _module_wrappers(net):
+    """The wrappers around the module that ``net``'s parameters describe, outermost first."""
+    wrappers, module = [], net.module_
+    while type(module).__name__ in _WRAPPERS and type(module) is not net.module:
+        _, attributes = _WRAPPERS[type(module).__name__]
+        spec = {"class": type(module).__name__}
+        spec.update({name: getattr(module, name) for name in attributes})
+        wrappers.append(spec)
+        module = module.inner
+    if type(module) is not net.module:
+        raise TypeError(
+            f"cannot save a network whose module is a {type(module).__name__} wrapping "
+            f"{net.module.__name__}; pickle or joblib can store it, for files you trust."
+        )
+    return wrappers
+
+
+def _net_config(net, encoder, index):
+    wrappers = _module_wrappers(net)
+    state = net.module_.state_dict()
+    prefix = f"nets/{index}/"
+    for name, tensor in state.items():
+        encoder.tensors[prefix + name] = tensor.detach().to("cpu", copy=True).contiguous()
+    return {
+        "module": net.module.__name__,
+        "module_kwargs": _jsonable(net.get_params_for("module")),
+        "wrappers": wrappers,
+        "shuffle_seed": net.shuffle_seed,
+        "history": json.loads(json.dumps(list(net.history), default=_history_default)),
+        "tensors": sorted(state),
+    }
+
+
+def _history_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"history value of type {type(value).__name__} cannot be saved")
+
+
+def _wrap(inner, spec):
+    module_path, attributes = _WRAPPERS.get(spec.get("class"), (None, None))
+    if module_path is None or set(spec) != {"class", *attributes}:
+        raise _corrupt(f"unknown module wrapper {spec!r}")
+    cls = getattr(importlib.import_module(module_path), spec["class"])
+    return cls(inner, *(spec[name] for name in attributes[:2]), trainable=spec["trainable"])
+
+
+def _rebuild_net(estimator, config, tensors, index, device):
+    from skorch.history import History
+
+    from ._skorch_glue import seeded_torch
+
+    saved_kwargs = config.get("module_kwargs")
+    kwargs = _expect_dict(_Decoder({}).decode(saved_kwargs))
+    net = estimator._new_net(
+        kwargs.get("n_in"), kwargs.get("n_out"), config.get("shuffle_seed"), device
+    )
+    if net.module.__name__ != config.get("module"):
+        raise _corrupt(
+            f"network {index} is a {config.get('module')!r} in the file, but the parameters "
+            f"build a {net.module.__name__!r}"
+        )
+    if _jsonable(net.get_params_for("module")) != saved_kwargs:
+        raise _corrupt(f"network {index}'s module arguments do not match the parameters")
+    with seeded_torch(0, device):  # loading leaves the global random state alone
+        net.initialize()
+        module = net.module_
+        for spec in reversed(config.get("wrappers", [])):
+            module = _wrap(module, _expect_dict(spec))
+        net.module_ = module.to(device)
+    net.initialize_optimizer()
+    for group in net.optimizer_.param_groups:  # so that a warm start continues the schedule
+        group.setdefault("initial_lr", group["lr"])
+    _load_weights(net.module_, tensors, f"nets/{index}/", index)
+    net.history = History(config.get("history", []))
+    return net
+
+
+def _load_weights(module, tensors, prefix, index):
+    expected = module.state_dict()
+    state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise _corrupt(
+            f"network {index}'s tensors do not match its architecture "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    for name, tensor in state.items():
+        target = expected[name]
+        if tuple(tensor.shape) != tuple(target.shape) or tensor.dtype != target.dtype:
+            raise _corrupt(
+                f"network {index}'s tensor {name!r} has shape {tuple(tensor.shape)} and dtype "
+                f"{tensor.dtype}; the architecture needs {tuple(target.shape)} and {target.dtype}"
+            )
+    module.load_state_dict(state)
+
+
+# --------------------------------------------------------------------------
+# Public functions
+# --------------------------------------------------------------------------
+def _json_params(estimator):
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if name == "random_state" and not (value is None or isinstance(value, int)):
+            warnings.warn(
+                f"random_state={value!r} cannot be saved; the loaded estimator has "
+                "random_state=None (its fitted model is unaffected).",
+                UserWarning,
+                stacklevel=3,
+            )
+            value = None
+        params[name] = _Encoder().encode(value, f"parameter {name}")
+    return params
+
+
+def _versions():
+    import sklearn
+    import skorch
+
+    from . import __version__
+
+    return {
+        "sklearn_dgex": __version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skorch": skorch.__version__,
+    }
+
+
+def save(estimator, path):
+    """Write a fitted estimator to ``path`` in the safe format (JSON and safetensors).
+
+    Parameters
+    ----------
+    estimator : DGEXRegressor or FlexibleMLPRegressor
+        A fitted estimator.
+    path : str or path-like
+        File to write; an existing file is replaced atomically (a crash
+        while writing leaves the old one).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not one of this package's estimators, or holds
+        something the format cannot store (say, a custom module).
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+
+    See Also
+    --------
+    load : Read the file back.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn_dgex import DGEXRegressor
+    >>> from sklearn_dgex.datasets import make_expression
+    >>> from sklearn_dgex.persistence import load, save
+    >>> X, Y = make_expression(n_samples=50, n_landmarks=8, n_targets=6, random_state=0)
+    >>> model = DGEXRegressor(towers=2, width=8, max_epochs=2, random_state=0).fit(X, Y)
+    >>> path = save(model, os.path.join(tempfile.mkdtemp(), "model.dgex"))
+    >>> np.array_equal(load(path).predict(X), model.predict(X))
+    True
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    classes = _estimator_classes()
+    if type(estimator) not in classes.values():
+        raise TypeError(
+            f"save() stores {sorted(classes)}; got a {type(estimator).__name__}. Use pickle or "
+            "joblib for other objects."
+        )
+    check_is_fitted(estimator)
+    params = estimator.get_params(deep=False)
+    encoder = _Encoder()
+    attributes = {
+        name: encoder.encode(value, name)
+        for name, value in vars(estimator).items()
+        if name not in params
+    }
+    nets = [_net_config(net, encoder, i) for i, net in enumerate(encoder.nets)]
+    payload = _safetensors().save(encoder.tensors)
+    config = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "written_by": _versions(),
+        "estimator": type(estimator).__name__,
+        "params": _json_params(estimator),
+        "attributes": attributes,
+        "nets": nets,
+        "tensors": {
+            key: {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
+            for key, t in sorted(encoder.tensors.items())
+        },
+        "tensors_sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    text = json.dumps(config, indent=1, allow_nan=True).encode()
+    return _write_zip(Path(path), text, payload)
+
+
+def _write_zip(path, config_bytes, payload):
+    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w") as archive:
+            # Stored, not compressed: weights hardly compress and loading stays fast.
+            archive.writestr(_CONFIG, config_bytes, compress_type=zipfile.ZIP_STORED)
+            archive.writestr(_TENSORS, payload, compress_type=zipfile.ZIP_STORED)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def _read_zip(path):
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a sklearn-dgex model file (not a zip archive). "
+            "Files written by pickle or joblib are read with those, and only if you trust them."
+        )
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if names != {_CONFIG, _TENSORS}:
+            raise ValueError(
+                f"{os.fspath(path)!r} is not a sklearn-dgex model file: it holds "
+                f"{sorted(names)[:5]}, not exactly {[_CONFIG, _TENSORS]}."
+            )
+        if archive.getinfo(_CONFIG).file_size > _MAX_CONFIG_BYTES:
+            raise ValueError(f"{os.fspath(path)!r}: its {_CONFIG} is implausibly large.")
+        return archive.read(_CONFIG), archive.read(_TENSORS)
+
+
+def _parse_config(path, config_bytes):
+    try:
+        config = json.loads(config_bytes)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)!r}: {_CONFIG} is not valid JSON ({exc}).") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
+        raise ValueError(f"{os.fspath(path)!r} is not a sklearn-dgex model file (format name).")
+    version = config.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{os.fspath(path)!r} has an invalid format version {version!r}.")
+    if version > FORMAT_VERSION:
+        written_by = config.get("written_by", {}).get("sklearn_dgex", "a newer version")
+        raise ValueError(
+            f"{os.fspath(path)!r} has format version {version}, written by sklearn-dgex "
+            f"{written_by}; this version reads format version {FORMAT_VERSION} and older. "
+            "Upgrade sklearn-dgex to load it."
+        )
+    return config
+
+
+def _read_tensors(path, config, payload):
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != config.get("tensors_sha256"):
+        raise ValueError(
+            f"{os.fspath(path)!r}: the tensor payload's SHA-256 ({digest[:12]}...) differs from "
+            "the one its configuration records: the file is corrupt or was modified."
+        )
+    try:
+        tensors = _safetensors().load(payload)
+    except Exception as exc:  # safetensors raises its own error types
+        raise ValueError(
+            f"{os.fspath(path)!r}: the tensor payload is not a valid safetensors file "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    listed = _expect_dict(config.get("tensors"))
+    if set(listed) != set(tensors):
+        raise _corrupt("the tensors in the payload differ from those the configuration lists")
+    for key, tensor in tensors.items():
+        spec = _expect_dict(listed[key])
+        if spec.get("shape") != list(tensor.shape) or spec.get("dtype") != str(
+            tensor.dtype
+        ).removeprefix("torch."):
+            raise _corrupt(f"tensor {key!r} does not have the shape and dtype listed")
+    return tensors
+
+
+def _resolve_load_device(saved_device, device):
+    from ._skorch_glue import resolve_device
+
+    if device is not None:
+        return resolve_device(device)
+    try:
+        return resolve_device(saved_device if isinstance(saved_device, str) else "cpu")
+    except ValueError:
+        warnings.warn(
+            f"The model was saved with device={saved_device!r}, which this machine does not "
+            "have; loading it on the CPU (pass device= to choose).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return "cpu"
+
+
+def _make_estimator(config):
+    classes = _estimator_classes()
+    name = config.get("estimator")
+    if name not in classes:
+        raise _corrupt(f"the estimator class {name!r} is not one of {sorted(classes)}")
+    cls = classes[name]
+    decoder = _Decoder({})
+    params = {k: decoder.decode(v) for k, v in _expect_dict(config.get("params")).items()}
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise _corrupt(f"parameters {unknown} are unknown to this version of {name}")
+    estimator = cls(**params)
+    estimator._validate_params()  # a file's parameters are checked as fit checks them
+    return estimator
+
+
+def load(path, *, device=None):
+    """Read an estimator written by :func:`save` (or ``estimator.save``), running no code from it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    device : str, default=None
+        Where to put the networks ("cpu", "cuda", "cuda:N", "auto"). None:
+        the estimator's own ``device`` setting, or the CPU (with a warning)
+        when it names a GPU this machine does not have.
+
+    Returns
+    -------
+    estimator : DGEXRegressor or FlexibleMLPRegressor
+        The fitted estimator; it predicts exactly as the saved one did.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a sklearn-dgex model file, has a newer format
+        version, or was corrupted or modified (SHA-256 mismatch, tensors
+        that do not fit the networks, unknown class names or parameters).
+
+    See Also
+    --------
+    save : Write the file.
+
+    Notes
+    -----
+    The optimizer's state is not stored: a ``warm_start`` fit of a loaded
+    estimator continues from its weights, history and learning-rate
+    schedule with fresh optimizer moments.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn_dgex import FlexibleMLPRegressor, load
+    >>> from sklearn_dgex.datasets import make_expression
+    >>> X, Y = make_expression(n_samples=50, n_landmarks=8, n_targets=6, random_state=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.dgex")
+    >>> _ = FlexibleMLPRegressor(hidden_layer_sizes=(8,), max_epochs=1).fit(X, Y).save(path)
+    >>> load(path).predict(X[:2]).shape
+    (2, 6)
+    """
+    path = Path(path)
+    config_bytes, payload = _read_zip(path)
+    config = _parse_config(path, config_bytes)
+    tensors = _read_tensors(path, config, payload)
+    try:
+        estimator = _make_estimator(config)
+        target = _resolve_load_device(estimator.device, device)
+        _restore_fitted_state(estimator, config, tensors, target)
+    except _CorruptFile as exc:
+        raise ValueError(f"{os.fspath(path)!r} does not describe a valid model: {exc}.") from exc
+    return estimator
+
+
+def _restore_fitted_state(estimator, config, tensors, device):
+    attributes = _expect_dict(config.get("attributes"))
+    nets_config = config.get("nets")
+    if not isinstance(nets_config, list):
+        raise _corrupt("'nets' must be a list")
+    # Attributes first (the networks are built from the estimator's fitted settings),
+    # then the networks, then the attributes that refer to them.
+    plain = _Decoder(tensors)
+    pending = {}
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise _corrupt(f"invalid attribute name {name!r}")
+        if "__net__" in json.dumps(value):
+            pending[name] = value
+        else:
+            setattr(estimator, name, plain.decode(value))
+    nets = [
+        _rebuild_net(estimator, _expect_dict(spec), tensors, index, device)
+        for index, spec in enumerate(nets_config)
+    ]
+    with_nets = _Decoder(tensors, nets)
+    for name, value in pending.items():
+        setattr(estimator, name, with_nets.decode(value))
+    for index, net in enumerate(nets):
+        n_in = net.get_params_for("module").get("n_in")
+        if n_in != getattr(estimator, "n_features_in_", None):
+            raise _corrupt(f"network {index} takes {n_in} inputs, not n_features_in_")
