@@ -11,6 +11,7 @@ neurons it has (:meth:`_BaseNetRegressor._count_neurons`).
 import dataclasses
 import inspect
 import math
+import os
 import time
 from numbers import Integral, Real
 from typing import ClassVar
@@ -21,7 +22,9 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import GradientNormClipping
 
+from . import _callbacks, _reliability, persistence
 from . import _skorch_glue as glue
 from . import _small_data as small_data
 from .metrics import epochs_to_threshold as _epochs_to_threshold
@@ -137,6 +140,36 @@ target_scaling : bool, default={target_scaling!r}
 input_scaling : bool, default={input_scaling!r}
     Standardise each input feature with its training mean and standard
     deviation, so that raw log2 expression trains well without a scaler.
+
+allow_nan_targets : bool, default={allow_nan_targets!r}
+    Accept NaN in ``y`` (and ``y_val``) as missing targets: they are left
+    out of the training loss, the validation errors and the target scaling
+    statistics. Every target needs at least one observed value. NaN in
+    ``X`` and infinite values anywhere stay errors.
+
+on_nonfinite : {{"raise", "restore"}}, default={on_nonfinite!r}
+    What to do when, after an epoch, the training or validation loss or the
+    weights are not finite: "raise" a ``FloatingPointError`` that names the
+    epoch; "restore" the weights of the last finite epoch, warn and stop
+    training (the model then predicts with those weights).
+
+gradient_clip : float or None, default={gradient_clip!r}
+    Largest L2 norm of the gradient of each optimizer step (over all
+    parameters of a network); larger gradients are scaled down to it. None:
+    no clipping.
+
+checkpoint_dir : str, path or None, default={checkpoint_dir!r}
+    Directory for checkpoints of each network: weights, optimizer,
+    learning-rate schedule, early-stopping state, history and random state
+    every ``checkpoint_every`` epochs and at the end of training, and the
+    weights at each new best validation loss. A ``fit`` with the same
+    parameters and data and the same ``checkpoint_dir`` resumes from the last
+    checkpoint (on CPU ending with exactly the weights of an uninterrupted
+    fit); other parameters or data there are an error. See the user guide,
+    "Reliability".
+
+checkpoint_every : int, default={checkpoint_every!r}
+    Epochs between checkpoints when ``checkpoint_dir`` is set.
 
 device : {{"auto", "cpu", "cuda"}} or "cuda:N", default={device!r}
     Where to train and predict; "auto" is "cuda" when torch sees a GPU.
@@ -270,6 +303,11 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         "n_target_splits": [Interval(Integral, 1, None, closed="left")],
         "target_scaling": ["boolean"],
         "input_scaling": ["boolean"],
+        "allow_nan_targets": ["boolean"],
+        "on_nonfinite": [StrOptions({"raise", "restore"})],
+        "gradient_clip": [Interval(Real, 0, None, closed="neither"), None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
         "precision": [StrOptions({"float32", "bf16"})],
         "random_state": ["random_state"],
@@ -297,6 +335,11 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         n_target_splits,
         target_scaling,
         input_scaling,
+        allow_nan_targets,
+        on_nonfinite,
+        gradient_clip,
+        checkpoint_dir,
+        checkpoint_every,
         device,
         precision,
         random_state,
@@ -320,6 +363,11 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         self.n_target_splits = n_target_splits
         self.target_scaling = target_scaling
         self.input_scaling = input_scaling
+        self.allow_nan_targets = allow_nan_targets
+        self.on_nonfinite = on_nonfinite
+        self.gradient_clip = gradient_clip
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.precision = precision
         self.random_state = random_state
@@ -344,6 +392,7 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
     # Public API
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @_reliability.fit_transaction
     def fit(self, X, y, *, X_val=None, y_val=None):
         """Train the network(s) on landmarks ``X`` and targets ``y``.
 
@@ -376,11 +425,15 @@ default=None
         self._settings = self._resolve_settings(X.shape, warm)
         shortcut = self._fit_shortcut(X, Y, scaling) if self._needs_shortcut(warm) else None
         Y_fit = Y if shortcut is None else shortcut.Y_fit
+        checkpoints = self._open_checkpoints(X, Y, validation, warm)
+        member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
         members = []
-        for member, seeds in enumerate(self._member_seeds()):
+        for member, seeds in enumerate(member_seeds):
             train, valid = self._train_valid_arrays(X, Y_fit, validation, scaling, seeds[-1])
             members.append(
-                self._train_nets(train, valid, scaling, seeds[:-1], device, warm, member, shortcut)
+                self._train_nets(
+                    train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
+                )
             )
         self._set_fitted_state(
             members, scaling, X.shape[1], Y.shape[1], target_is_1d, len(train[0])
@@ -405,6 +458,7 @@ default=None
             Predictions in float64, shaped like the ``y`` given to ``fit``.
         """
         check_is_fitted(self)
+        _reliability.check_real_numbers(X, "X")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         X = _standardize(X, self.input_mean_, self.input_scale_)
         members = getattr(self, "ensemble_", [self.nets_])
@@ -446,6 +500,44 @@ default=None
             )
         return _epochs_to_threshold([row.get(metric, np.nan) for row in self.history_], threshold)
 
+    def save(self, path):
+        """Write the fitted estimator to ``path`` in sklearn-dgex's safe format.
+
+        A zip file holding a JSON configuration and the tensors in
+        ``safetensors`` format, with a format version and a SHA-256 of the
+        tensors; :func:`sklearn_dgex.load` reads it back without running code
+        from the file. Unlike pickle, the file can be shared and loaded from
+        untrusted sources.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write (replaced atomically if it exists).
+
+        Returns
+        -------
+        path : pathlib.Path
+            The file written.
+
+        See Also
+        --------
+        sklearn_dgex.load : Read the file back.
+        sklearn_dgex.persistence.save : The same as a function.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from sklearn_dgex import FlexibleMLPRegressor, load
+        >>> from sklearn_dgex.datasets import make_expression
+        >>> X, Y = make_expression(n_samples=50, n_landmarks=8, n_targets=5, random_state=0)
+        >>> model = FlexibleMLPRegressor(hidden_layer_sizes=(16,), max_epochs=2, random_state=0)
+        >>> path = model.fit(X, Y).save(os.path.join(tempfile.mkdtemp(), "model.dgex"))
+        >>> np.array_equal(load(path).predict(X), model.predict(X))
+        True
+        """
+        return persistence.save(self, path)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -455,15 +547,21 @@ default=None
     # Validation
     # ------------------------------------------------------------------
     def _validate_training_data(self, X, y, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            y_numeric=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
+        _reliability.check_real_numbers(X, "X")
+        _reliability.check_real_numbers(y, "y")
+        if self.allow_nan_targets:
+            X, y = _reliability.validate_allowing_nan_targets(self, X, y, reset)
+        else:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                multi_output=True,
+                y_numeric=True,
+                dtype=(np.float64, np.float32),
+                reset=reset,
+            )
+        _reliability.check_enough_samples(self, len(X))
         target_is_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if target_is_1d else y
         if not np.issubdtype(Y.dtype, np.floating):  # e.g. integer targets
@@ -480,9 +578,18 @@ default=None
             return None
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together; got only one of them.")
-        X_val = validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32))
+        _reliability.check_real_numbers(X_val, "X_val")
+        _reliability.check_real_numbers(y_val, "y_val")
+        try:
+            X_val = validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32))
+        except ValueError as exc:  # scikit-learn's message says "X"
+            raise ValueError(f"X_val: {exc}") from exc
         Y_val = check_array(
-            y_val, ensure_2d=False, dtype=(np.float64, np.float32), input_name="y_val"
+            y_val,
+            ensure_2d=False,
+            dtype=(np.float64, np.float32),
+            ensure_all_finite="allow-nan" if self.allow_nan_targets else True,
+            input_name="y_val",
         )
         Y_val = Y_val.reshape(-1, 1) if Y_val.ndim == 1 else Y_val
         if Y_val.shape != (len(X_val), n_targets):
@@ -539,7 +646,7 @@ default=None
     # ------------------------------------------------------------------
     def _scaling_of(self, X, Y):
         input_mean, input_scale = _moments(X, self.input_scaling)
-        target_mean, target_scale = _moments(Y, self.target_scaling)
+        target_mean, target_scale = _moments(Y, self.target_scaling, self.allow_nan_targets)
         return input_mean, input_scale, target_mean, target_scale
 
     def _fitted_scaling(self):
@@ -569,7 +676,9 @@ default=None
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-    def _train_nets(self, train, valid, scaling, seeds, device, warm, member=0, shortcut=None):
+    def _train_nets(
+        self, train, valid, scaling, seeds, device, warm, member=0, shortcut=None, checkpoints=None
+    ):
         X, Y = train
         X_t = torch.as_tensor(X, device=device)
         X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
@@ -582,27 +691,50 @@ default=None
                 net = self._new_net(X.shape[1], len(columns), seed, device)
             if shortcut is not None:
                 shortcut.attach(net, columns, seed, device)
-            epochs_before = len(net.history) if warm else 0
             callbacks = self._callbacks(scaling[3][columns], index, validating=valid is not None)
+            if checkpoints is not None:
+                callbacks.append(("checkpoint", checkpoints.callback(member, index)))
             self._configure_net(net, callbacks)
             if valid is not None:
                 net.train_split = glue.HoldOut(X_valid_t, _column_tensor(valid[1], columns, device))
             with glue.seeded_torch(seed, device):
-                net.fit(X_t, _column_tensor(Y, columns, device))
+                epochs = self._settings.max_epochs
+                if checkpoints is not None:  # continue an interrupted fit, if there was one
+                    epochs = checkpoints.resume(member, index, net)
+                epochs_before = len(net.history) if net.initialized_ else 0
+                net.fit(X_t, _column_tensor(Y, columns, device), epochs=epochs)
             # The validation tensors are not part of the model: do not keep or pickle them.
             net.train_split = None
-            self._raise_if_interrupted(net, epochs_before)
+            self._raise_if_interrupted(net, epochs_before, epochs)
             nets.append(net)
         return nets
+
+    def _open_checkpoints(self, X, Y, validation, warm):
+        """The fit's checkpoint directory (:class:`_callbacks.Checkpoints`), or None."""
+        if self.checkpoint_dir is None:
+            return None
+        if warm:
+            raise ValueError(
+                "checkpoint_dir resumes fits that start anew; it cannot be combined with a "
+                "warm_start continuation of a fitted model. Set warm_start=False or "
+                "checkpoint_dir=None."
+            )
+        arrays = (X, Y) if validation is None else (X, Y, *validation)
+        return _callbacks.Checkpoints.open(
+            self, arrays, self._member_seeds(), self._settings.max_epochs
+        )
 
     def _new_net(self, n_in, n_out, seed, device):
         module, module_kwargs = self._module_class_and_kwargs(n_in, n_out)
         optimizer, optimizer_kwargs = glue.optimizer_spec(
             self.optimizer, weight_decay=self.weight_decay, momentum=self.momentum
         )
+        criterion, criterion_kwargs = glue.loss_class(self.loss), {}
+        if self.allow_nan_targets:  # missing targets are left out of the loss
+            criterion, criterion_kwargs = _callbacks.MaskedLoss, {"base": criterion}
         return glue.InMemoryNet(
             module,
-            criterion=glue.loss_class(self.loss),
+            criterion=criterion,
             optimizer=optimizer,
             lr=self.lr,
             batch_size=self._settings.batch_size,
@@ -615,6 +747,7 @@ default=None
             warm_start=True,  # the estimator decides when to re-initialise
             **_prefixed("module", {"n_in": n_in, "n_out": n_out, **module_kwargs}),
             **_prefixed("optimizer", optimizer_kwargs),
+            **_prefixed("criterion", criterion_kwargs),
         )
 
     def _configure_net(self, net, callbacks):
@@ -625,13 +758,20 @@ default=None
         net.initialize_callbacks()
 
     def _callbacks(self, target_scale, index, validating):
+        errors = _callbacks.MaskedOriginalUnitErrors if self.allow_nan_targets else None
         callbacks = [
+            # First, so that nothing else sees a diverged epoch.
+            ("nonfinite", _callbacks.NonFiniteGuard(self.on_nonfinite)),
             ("lr", glue.RecordLearningRate()),
             (
                 "original_unit_errors",
-                glue.OriginalUnitErrors(torch.as_tensor(target_scale, dtype=torch.float32)),
+                (errors or glue.OriginalUnitErrors)(
+                    torch.as_tensor(target_scale, dtype=torch.float32)
+                ),
             ),
         ]
+        if self.gradient_clip is not None:
+            callbacks.append(("gradient_clip", GradientNormClipping(self.gradient_clip)))
         schedule = glue.lr_schedule_callback(
             self.lr_schedule,
             max_epochs=self._settings.max_epochs,
@@ -651,12 +791,11 @@ default=None
         callbacks.append(("progress", glue.ProgressLine(label)))
         return callbacks
 
-    def _raise_if_interrupted(self, net, epochs_before):
+    def _raise_if_interrupted(self, net, epochs_before, epochs):
         # skorch ends training quietly on KeyboardInterrupt (early stopping
-        # uses it); a user's Ctrl-C must still reach the caller.
+        # and the divergence guard use it); a user's Ctrl-C must still reach the caller.
         epochs_run = len(net.history) - epochs_before
-        stopped = getattr(dict(net.callbacks_).get("early_stopping"), "stopped_", False)
-        if epochs_run < self._settings.max_epochs and not stopped:
+        if epochs_run < epochs and not _callbacks.any_stopped(net):
             raise KeyboardInterrupt
 
     # ------------------------------------------------------------------
@@ -709,13 +848,17 @@ def _column_tensor(Y, columns, device):
     return torch.as_tensor(np.ascontiguousarray(Y[:, columns]), device=device)
 
 
-def _moments(A, enabled):
-    """Column means and scales (float64); zeros and ones when scaling is off."""
+def _moments(A, enabled, ignore_nan=False):
+    """Column means and scales (float64); zeros and ones when scaling is off.
+
+    With ``ignore_nan``, over the observed (non-NaN) values of each column.
+    """
     n_columns = A.shape[1]
     if not enabled:
         return np.zeros(n_columns), np.ones(n_columns)
-    mean = A.mean(axis=0, dtype=np.float64)
-    scale = A.std(axis=0, dtype=np.float64)
+    mean_of, std_of = (np.nanmean, np.nanstd) if ignore_nan else (np.mean, np.std)
+    mean = mean_of(A, axis=0, dtype=np.float64)
+    scale = std_of(A, axis=0, dtype=np.float64)
     # Constant columns (and float noise around them) keep their values: scale 1.
     tiny = 1e3 * np.finfo(A.dtype).eps * np.maximum(1.0, np.abs(mean))
     scale[scale <= tiny] = 1.0
