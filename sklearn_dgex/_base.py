@@ -629,12 +629,21 @@ default=None
 
     def _fit_shortcut(self, X, Y, scaling):
         input_mean, input_scale, target_mean, target_scale = scaling
-        return small_data.ShortcutRidge(
+        Y_scaled = _standardize(Y, target_mean, target_scale)
+        missing = np.isnan(Y_scaled) if self.allow_nan_targets else None
+        if missing is not None:
+            # The ridge takes a missing target for its mean (0 once scaled);
+            # the networks' loss leaves it out.
+            Y_scaled[missing] = 0.0
+        shortcut = small_data.ShortcutRidge(
             _standardize(X, input_mean, input_scale),
-            _standardize(Y, target_mean, target_scale),
+            Y_scaled,
             target_mean=target_mean,
             target_scale=target_scale,
         )
+        if missing is not None:
+            shortcut.Y_fit[missing] = np.nan
+        return shortcut
 
     def _member_seeds(self):
         return small_data.ensemble_seeds(
