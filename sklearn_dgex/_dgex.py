@@ -157,7 +157,7 @@ class DGEXRegressor(_BaseNetRegressor):
         dropout=0.25,
         *,
         optimizer="nadam",
-        lr=5e-4,
+        lr=5e-3,
         weight_decay=0.0,
         momentum=0.9,
         lr_schedule="dgex",

@@ -159,7 +159,7 @@ def test_flexible_mlp_study_configurations(name):
     assert type(optimizer) is expected_optimizer
     assert optimizer.param_groups[0]["lr"] == params.get("lr", 1e-3)
     assert optimizer.param_groups[0]["weight_decay"] == params["weight_decay"]
-    assert net.batch_size == params.get("batch_size", FlexibleMLPRegressor().batch_size)
+    assert net.batch_size == params.get("batch_size", 64)
     assert len(_layers(net, torch.nn.BatchNorm1d)) == (
         len(linears) - 1 if params.get("batch_norm") else 0
     )
