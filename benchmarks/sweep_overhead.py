@@ -4,7 +4,8 @@ Runs the same grid (arch t/cr x towers 1/2, 2-fold CV: 8 trials) three ways and
 prints the wall times:
 
 - sequential: ``GridSearchCV(n_jobs=None)`` in this process, after one warm-up
-  fit so that importing torch and its first-call costs are not counted;
+  fit so that importing torch and its first-call costs are not counted, with
+  torch's default threads and again with one thread (what each worker has);
 - cluster, cold: the first sweep on freshly started workers (they import torch
   and sklearn_dgex on their first trial);
 - cluster, warm: the same sweep again on the same workers.
@@ -29,7 +30,7 @@ import numpy as np
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_dgex import DGEXRegressor
-from sklearn_dgex.distributed import sweep_backend
+from sklearn_dgex.distributed import sweep_backend, trial_scope
 
 GRID = {"arch": ["t", "cr"], "towers": [1, 2]}
 
@@ -81,6 +82,9 @@ def measure(workload, scheduler, repeats):
     X, Y = make_data(*shape)
     make_search(params, None).estimator.fit(X[:16], Y[:16])  # warm-up: imports, first calls
     sequential = [timed(lambda: make_search(params, None).fit(X, Y)) for _ in range(repeats)]
+    # The same with one torch thread: what each single-threaded worker has.
+    with trial_scope("cpu", n_threads=1):
+        one_thread = [timed(lambda: make_search(params, None).fit(X, Y)) for _ in range(repeats)]
     cold, first = sweep_on(scheduler, params, X, Y)
     warm = [sweep_on(scheduler, params, X, Y) for _ in range(repeats)]
     seq_scores = sequential[0][1].cv_results_["mean_test_score"]
@@ -90,6 +94,8 @@ def measure(workload, scheduler, repeats):
         "shape": shape,
         "trial_s": float(np.mean(sequential[0][1].cv_results_["mean_fit_time"])),
         "sequential_s": min(t for t, _ in sequential),
+        "one_thread_s": min(t for t, _ in one_thread),
+        "cluster_trial_s": float(np.mean(warm[-1][1].cv_results_["mean_fit_time"])),
         "cold_s": cold,
         "warm_s": min(t for t, _ in warm),
         "same_scores": same,
@@ -125,20 +131,28 @@ def main(argv=None):
         print(f"{where}: started in {start_s:.1f} s")
     else:
         where = scheduler
-    print(f"{platform.machine()}, {os.cpu_count()} CPU cores; cluster: {where}")
+    import torch
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, load average {load}; torch "
+        f"{torch.get_num_threads()} threads in this process; cluster: {where}"
+    )
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
     print(
-        "| workload | data (samples x landmarks x targets) | mean trial | sequential "
-        "| cluster, cold | cluster, warm | same scores |"
+        "| workload | data (samples x landmarks x targets) | sequential, torch default threads "
+        "| sequential, 1 thread | cluster, cold | cluster, warm | mean trial: sequential / on a "
+        "worker | same scores |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         for name in workloads:
             row = measure(name, scheduler, args.repeats)
             print(
                 f"| {row['workload']} | {' x '.join(map(str, row['shape']))} | "
-                f"{row['trial_s']:.2f} s | {row['sequential_s']:.1f} s | {row['cold_s']:.1f} s | "
-                f"{row['warm_s']:.1f} s | {row['same_scores']} |",
+                f"{row['sequential_s']:.1f} s | {row['one_thread_s']:.1f} s | "
+                f"{row['cold_s']:.1f} s | {row['warm_s']:.1f} s | "
+                f"{row['trial_s']:.2f} s / {row['cluster_trial_s']:.2f} s | {row['same_scores']} |",
                 flush=True,
             )
     finally:
