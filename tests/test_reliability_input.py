@@ -288,7 +288,7 @@ def test_sparse_data(where, data):
         (tiny_dgex, dict(output_activation="x"), r"Unknown activation 'x'; valid .*'taaf_'"),
         (tiny_dgex, dict(width=None, param_budget=10), r"param_budget=10 is too small"),
         (tiny_mlp, dict(hidden_layer_sizes=(8, 0)), r"hidden_layer_sizes must hold positive"),
-        (tiny_mlp, dict(on_nonfinite="ignore"), r"'on_nonfinite' parameter .* 'raise'"),
+        (tiny_mlp, dict(on_nonfinite="ignore"), r"'on_nonfinite' parameter .* among .*'restore'"),
         (tiny_mlp, dict(gradient_clip=0.0), r"'gradient_clip' parameter .* range \(0.0, inf\)"),
         (tiny_mlp, dict(checkpoint_every=0), r"'checkpoint_every' parameter .* range \[1, inf\)"),
         (
