@@ -13,6 +13,7 @@ release = "0.1.0"
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",
+    "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
     "numpydoc",
 ]
