@@ -168,6 +168,9 @@ def sweep_backend(scheduler="local", *, gpus_per_trial=0, n_jobs=None, wait_for_
     - With Ray and ``gpus_per_trial > 0``, ``n_jobs=-1`` means as many
       concurrent trials as the cluster has GPUs for (joblib's Ray backend
       would otherwise start one actor per CPU and wait forever for GPUs).
+    - joblib runs a call in the calling process when its backend reports a
+      single worker; the backends opened here report at least two, so that a
+      one-GPU cluster still runs the trials on its worker, one at a time.
     - On exit from a Dask block, :func:`free_gpu_memory` runs on every
       worker, so that no worker keeps GPU memory cached after the sweep.
 
