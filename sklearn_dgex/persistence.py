@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -252,12 +253,22 @@ def _history_default(value):
     raise TypeError(f"history value of type {type(value).__name__} cannot be saved")
 
 
-def _wrap(inner, spec):
+def _wrap(inner, spec, saved):
+    """Rebuild one wrapper around ``inner``.
+
+    Keyword arguments of the wrapper's constructor that are also tensors of its
+    own saved state (``weight``, ``bias``, ...) are passed those tensors, so that
+    every buffer is created with its saved shape; ``load_state_dict`` then sets
+    all values exactly.
+    """
     module_path, attributes = _WRAPPERS.get(spec.get("class"), (None, None))
     if module_path is None or set(spec) != {"class", *attributes}:
         raise _corrupt(f"unknown module wrapper {spec!r}")
     cls = getattr(importlib.import_module(module_path), spec["class"])
-    return cls(inner, *(spec[name] for name in attributes[:2]), trainable=spec["trainable"])
+    keywords = inspect.signature(cls).parameters
+    tensors = {name: saved[name] for name in keywords if name in saved and "." not in name}
+    n_in, n_out, trainable = (spec[name] for name in attributes)
+    return cls(inner, n_in, n_out, trainable=trainable, **tensors)
 
 
 def _rebuild_net(estimator, config, tensors, index, device):
@@ -280,8 +291,13 @@ def _rebuild_net(estimator, config, tensors, index, device):
     with seeded_torch(0, device):  # loading leaves the global random state alone
         net.initialize()
         module = net.module_
-        for spec in reversed(config.get("wrappers", [])):
-            module = _wrap(module, _expect_dict(spec))
+        wrappers = config.get("wrappers", [])
+        prefix = f"nets/{index}/"
+        saved = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        for depth in reversed(range(len(wrappers))):  # innermost first
+            own = "inner." * depth
+            state = {k[len(own) :]: v for k, v in saved.items() if k.startswith(own)}
+            module = _wrap(module, _expect_dict(wrappers[depth]), state)
         net.module_ = module.to(device)
     net.initialize_optimizer()
     for group in net.optimizer_.param_groups:  # so that a warm start continues the schedule
