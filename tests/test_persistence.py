@@ -297,3 +297,26 @@ def test_extra_or_missing_members_are_refused(saved, tmp_path):
         target.writestr("hook.py", "print('hello')")
     with pytest.raises(ValueError, match=r"not exactly \['config.json', 'tensors.safetensors'\]"):
         load(path)
+
+
+# ----------------------------------------------------------------------------
+# Documentation examples
+# ----------------------------------------------------------------------------
+def test_reliability_page_examples():
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "reliability.rst"
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    failures, attempted = doctest.testfile(str(page), module_relative=False, optionflags=flags)
+    assert attempted > 20 and failures == 0
+
+
+def test_docstring_examples_of_the_reliability_modules():
+    import doctest
+
+    from sklearn_dgex import _base, _callbacks, persistence
+
+    for module in (persistence, _callbacks, _base):
+        failures, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert attempted > 0 and failures == 0, module.__name__
