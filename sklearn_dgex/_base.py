@@ -244,17 +244,17 @@ fit_time_ : float
 n_features_in_ : int
     Number of features seen during ``fit``.
 
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Names of features seen during ``fit``; defined only when ``X`` has
     feature names that are all strings.
 
 n_outputs_ : int
     Number of targets.
 
-input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
+input_mean_, input_scale_ : ndarray of shape (`n_features_in_`,)
     Input standardisation (zeros and ones when ``input_scaling=False``).
 
-target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+target_mean_, target_scale_ : ndarray of shape (`n_outputs_`,)
     Target standardisation (zeros and ones when ``target_scaling=False``).
 """
 
