@@ -499,5 +499,7 @@ def test_same_random_state_same_predictions_in_process_and_across_processes():
 def test_fit_does_not_warn_on_clean_data():
     X, Y = DATA
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        # Our own warnings (divergence, devices, saving) are these kinds.
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("error", UserWarning)
         tiny_mlp(max_epochs=2).fit(X, Y)
