@@ -423,24 +423,26 @@ default=None
         device = glue.resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
         self._settings = self._resolve_settings(X.shape, warm)
-        shortcut = self._fit_shortcut(X, Y, scaling) if self._needs_shortcut(warm) else None
-        Y_fit = Y if shortcut is None else shortcut.Y_fit
         checkpoints = self._open_checkpoints(X, Y, validation, warm)
         member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
-        members = []
+        members, shortcut = [], None
         for member, seeds in enumerate(member_seeds):
-            train, valid = self._train_valid_arrays(X, Y_fit, validation, scaling, seeds[-1])
+            train, valid = self._train_valid_arrays(X, Y, validation, scaling, seeds[-1])
+            if self._needs_shortcut(warm):
+                shortcut = self._fit_shortcut(*train)
+                train = (train[0], shortcut.Y_fit)
             members.append(
                 self._train_nets(
                     train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
                 )
             )
+        if shortcut is not None and validation is None and valid is not None:
+            shortcut = self._refit_linear_paths(members, X, Y, scaling)
         self._set_fitted_state(
             members, scaling, X.shape[1], Y.shape[1], target_is_1d, len(train[0])
         )
-        self.shortcut_alpha_ = (
-            shortcut.alpha if shortcut is not None else getattr(self, "shortcut_alpha_", None)
-        )
+        if shortcut is not None or not warm:
+            self.shortcut_alpha_ = None if shortcut is None else shortcut.alpha
         self.fit_time_ = time.perf_counter() - started
         return self
 
@@ -627,23 +629,28 @@ default=None
     def _needs_shortcut(self, warm):
         return self._settings.linear_shortcut and not warm
 
-    def _fit_shortcut(self, X, Y, scaling):
-        input_mean, input_scale, target_mean, target_scale = scaling
-        Y_scaled = _standardize(Y, target_mean, target_scale)
-        missing = np.isnan(Y_scaled) if self.allow_nan_targets else None
+    def _fit_shortcut(self, X, Y):
+        """The member's :class:`~._small_data.ShortcutRidge` on its scaled training rows."""
+        missing = np.isnan(Y) if self.allow_nan_targets else None
         if missing is not None:
             # The ridge takes a missing target for its mean (0 once scaled);
             # the networks' loss leaves it out.
-            Y_scaled[missing] = 0.0
-        shortcut = small_data.ShortcutRidge(
-            _standardize(X, input_mean, input_scale),
-            Y_scaled,
-            target_mean=target_mean,
-            target_scale=target_scale,
-        )
+            Y = np.where(missing, np.float32(0.0), Y)
+        shortcut = small_data.ShortcutRidge(X, Y)
         if missing is not None:
             shortcut.Y_fit[missing] = np.nan
         return shortcut
+
+    def _refit_linear_paths(self, members, X, Y, scaling):
+        """Linear paths from the ridge of all rows, the held-out validation split included."""
+        input_mean, input_scale, target_mean, target_scale = scaling
+        Y = _standardize(Y, target_mean, target_scale)
+        if self.allow_nan_targets:
+            Y[np.isnan(Y)] = 0.0
+        blocks = _split_columns(Y.shape[1], self.n_target_splits)
+        return small_data.refit_linear_paths(
+            members, blocks, _standardize(X, input_mean, input_scale), Y
+        )
 
     def _member_seeds(self):
         return small_data.ensemble_seeds(

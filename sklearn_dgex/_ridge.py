@@ -1,29 +1,31 @@
-"""Closed-form ridge regression with an efficient leave-one-out choice of alpha.
+"""Closed-form ridge regression and principal-component rank with exact leave-one-out choices.
 
-One thin SVD of the centred inputs, ``Xc = U diag(s) V^T``, gives the ridge
-solution and its exact leave-one-out (LOO) residuals for every alpha of a grid
-without refitting. With an unpenalised intercept, the hat matrix is
-``H = 11^T / n + U diag(f) U^T`` with shrinkage factors ``f = s^2 / (s^2 + alpha)``,
-so the residuals and the leverages are
+One thin SVD of the centred inputs, ``Xc = U diag(s) V^T``, gives the exact
+leave-one-out (LOO) residuals of every linear smoother ``Y ~ U diag(f) U^T Yc``
+without refitting: ridge regression has the filter ``f = s^2 / (s^2 + alpha)``,
+principal component regression (PCR) on the first ``k`` axes has ``f = 1`` for
+them and 0 after. With an unpenalised intercept the hat matrix is
+``H = 11^T / n + U diag(f) U^T``, so the residuals and leverages are
 
-    E(alpha) = Yc - U diag(f) U^T Yc
-    h_i(alpha) = 1 / n + sum_k U_ik^2 f_k
+    E = Yc - U diag(f) U^T Yc
+    h_i = 1 / n + sum_j U_ij^2 f_j
 
 and the LOO residual of sample ``i`` is ``E_i / (1 - h_i)`` (the classical
-identity for linear smoothers; it is what ``sklearn.linear_model.RidgeCV``
-computes too). The alpha with the lowest LOO mean squared error is chosen,
-shared by all targets or one per target.
+identity for linear smoothers; ``sklearn.linear_model.RidgeCV`` computes the
+same for ridge). :func:`ridge_loo` picks the alpha, shared by all targets or
+one per target, with the lowest LOO mean squared error; :func:`pcr_loo_rank`
+the number of principal axes.
 
-This module is numpy only: the estimators use it to initialise the linear
-shortcut of their networks (see :mod:`sklearn_dgex.nn.shortcut` and the user
-guide page "Small data").
+This module is numpy only: the estimators use it for the linear shortcut of
+their networks (see :mod:`sklearn_dgex.nn.shortcut` and the user guide page
+"Small data").
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DEFAULT_ALPHAS", "RidgeFit", "ridge_fit", "ridge_loo"]
+__all__ = ["DEFAULT_ALPHAS", "CenteredSVD", "RidgeFit", "pcr_loo_rank", "ridge_fit", "ridge_loo"]
 
 #: Alphas tried by :func:`ridge_loo`: half decades from 1e-2 to 1e7. The grid is
 #: meant for standardised inputs (the estimators' scaled space), where the
@@ -65,68 +67,163 @@ class RidgeFit:
         """Predictions ``X @ coef + intercept`` (float64)."""
         return np.asarray(X, dtype=np.float64) @ self.coef + self.intercept
 
-    def loo_predict(self, X, Y, rows=slice(None)):
-        """Leave-one-out predictions of training samples ``rows``.
+    def loo_predict(self, X, Y):
+        """Leave-one-out predictions of the training samples ``X``, ``Y`` (all, in order).
 
-        ``X`` and ``Y`` are those training samples; the prediction of each is
-        that of the ridge fitted without it, ``Y - (Y - predict(X)) / (1 - h)``.
+        The prediction of each sample is that of the ridge fitted without
+        it: ``Y - (Y - predict(X)) / (1 - leverage)``.
         """
         Y = np.asarray(Y, dtype=np.float64)
-        residuals = Y - self.predict(X)
-        return Y - residuals / (1.0 - self.leverage[rows])
+        return Y - (Y - self.predict(X)) / (1.0 - self.leverage)
 
 
-class _CenteredSVD:
-    """The quantities of ridge that do not depend on alpha."""
+class CenteredSVD:
+    """Thin SVD of the centred inputs and what every linear smoother's LOO error needs.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Inputs.
+    Y : array-like of shape (n_samples, n_targets)
+        Targets.
+
+    Attributes
+    ----------
+    s : ndarray of shape (rank,)
+        Singular values of the centred ``X``, decreasing (``rank = min(n, p)``).
+    Vt : ndarray of shape (rank, n_features)
+        Right singular vectors: the principal axes of ``X``.
+    n_samples : int
+        Number of samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_dgex._ridge import CenteredSVD
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 4))
+    >>> svd = CenteredSVD(X, X @ rng.normal(size=(4, 2)))
+    >>> svd.s.shape, svd.ridge([0.1, 1.0]).coef.shape
+    ((4,), (4, 2))
+    """
 
     def __init__(self, X, Y):
+        X, Y = _check_data(X, Y)
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
         self.n_samples = len(X)
         self.x_mean = X.mean(axis=0)
         self.y_mean = Y.mean(axis=0)
-        Xc = X - self.x_mean
         self.Yc = Y - self.y_mean
-        self.U, self.s, self.Vt = np.linalg.svd(Xc, full_matrices=False)
+        self.U, self.s, self.Vt = np.linalg.svd(X - self.x_mean, full_matrices=False)
         self.s2 = self.s**2
         self.Q = self.U.T @ self.Yc  # targets in the basis of U
-        # The part of the targets no ridge can fit (zero when n_samples <= n_features).
+        # The part of the targets no linear model of X fits (zero when n_samples <= n_features).
         self.R0 = self.Yc - self.U @ self.Q
         self.U2 = self.U**2
 
-    def shrinkage(self, alpha):
-        return self.s2 / (self.s2 + alpha)
+    # -- any filter f (one factor per singular value) -------------------------
+    def leverage(self, f):
+        """Diagonal of the hat matrix of filter ``f``, intercept included."""
+        return 1.0 / self.n_samples + self.U2 @ f
 
-    def leverage(self, alpha):
-        """Diagonal of the hat matrix, intercept included."""
-        return 1.0 / self.n_samples + self.U2 @ self.shrinkage(alpha)
-
-    def loo_weights(self, alpha):
+    def loo_weights(self, f):
         """``1 / (1 - h_i)``: the factor from a residual to its LOO residual."""
-        leverage = self.leverage(alpha)
         # Exact interpolation (alpha -> 0 with n <= p) has h_i -> 1: an
         # infinite LOO error, which is right, not a division warning.
         with np.errstate(divide="ignore"):
-            return 1.0 / np.maximum(1.0 - leverage, 0.0)
+            return 1.0 / np.maximum(1.0 - self.leverage(f), 0.0)
 
-    def residuals(self, alpha):
-        return self.R0 + (self.U * (1.0 - self.shrinkage(alpha))) @ self.Q
+    def loo_mse_per_target(self, f):
+        residuals = self.R0 + (self.U * (1.0 - f)) @ self.Q
+        return np.mean((residuals * self.loo_weights(f)[:, None]) ** 2, axis=0)
 
-    def loo_mse_per_target(self, alpha):
-        loo = self.residuals(alpha) * self.loo_weights(alpha)[:, None]
-        return np.mean(loo**2, axis=0)
+    def loo_mse(self, f):
+        """LOO mean squared error over samples and targets of filter ``f``."""
+        if self.Q.shape[1] <= len(self.s):
+            return float(np.mean(self.loo_mse_per_target(f)))
+        return self._shared_loo()(f)
 
-    def coef(self, alpha, columns=slice(None)):
+    def _shared_loo(self):
+        if not hasattr(self, "_shared"):
+            self._shared = _SharedLOO(self)
+        return self._shared
+
+    # -- ridge -----------------------------------------------------------------
+    def ridge_filter(self, alpha):
+        return self.s2 / (self.s2 + alpha)
+
+    def ridge_coef(self, alpha, columns=slice(None)):
         """``V diag(s / (s^2 + alpha)) Q`` of some targets, shape (n_features, n_columns)."""
         return self.Vt.T @ ((self.s / (self.s2 + alpha))[:, None] * self.Q[:, columns])
 
+    def ridge(self, alphas=None, *, alpha_per_target=False):
+        """The ridge with the lowest LOO error among ``alphas``; see :func:`ridge_loo`."""
+        alphas = _check_alphas(alphas)
+        n_targets = self.Q.shape[1]
+        if alpha_per_target:
+            loo_mse = np.stack([self.loo_mse_per_target(self.ridge_filter(a)) for a in alphas])
+            best = np.argmin(loo_mse, axis=0)
+            alpha = alphas[best]
+            coef = np.empty((self.Vt.shape[1], n_targets))
+            leverage = np.empty((self.n_samples, n_targets))
+            for index in np.unique(best):
+                columns = best == index
+                coef[:, columns] = self.ridge_coef(alphas[index], columns)
+                leverage[:, columns] = self.leverage(self.ridge_filter(alphas[index]))[:, None]
+        else:
+            loo_mse = np.array([self.loo_mse(self.ridge_filter(a)) for a in alphas])
+            alpha = float(alphas[int(np.argmin(loo_mse))])
+            coef = self.ridge_coef(alpha)
+            leverage = self.leverage(self.ridge_filter(alpha))[:, None]
+        return RidgeFit(
+            coef=coef,
+            intercept=self.y_mean - self.x_mean @ coef,
+            alpha=alpha,
+            alphas=alphas,
+            loo_mse=loo_mse,
+            leverage=leverage,
+        )
+
+    # -- principal component regression ---------------------------------------
+    def pcr_loo_mse(self):
+        """LOO mean squared error of PCR on the first k axes, for k = 0 .. rank.
+
+        The axes are those of all samples (the LOO error of the linear smoother
+        ``U_k U_k^T``, as for ridge); ``inf`` where the fit interpolates.
+
+        Adding axis ``k`` changes every residual row by ``-U_ik q_k`` and every
+        leverage by ``U_ik^2``, so all ranks together cost about one ridge
+        alpha: with ``A = Yc Q^T - U triu(Q Q^T, 1)``, the squared residual
+        norms are ``|Yc_i|^2 - cumsum_k(2 U_ik A_ik - U_ik^2 (Q Q^T)_kk)``.
+        """
+        M = self.Q @ self.Q.T
+        A = self.Yc @ self.Q.T - self.U @ np.triu(M, 1)
+        steps = 2.0 * self.U * A - self.U2 * np.diag(M)
+        row_sq = np.einsum("ij,ij->i", self.Yc, self.Yc)[:, None] - np.cumsum(steps, axis=1)
+        row_sq = np.hstack([np.einsum("ij,ij->i", self.Yc, self.Yc)[:, None], row_sq])
+        leverage = 1.0 / self.n_samples + np.hstack(
+            [np.zeros((self.n_samples, 1)), np.cumsum(self.U2, axis=1)]
+        )
+        with np.errstate(divide="ignore"):
+            weights = 1.0 / np.maximum(1.0 - leverage, 0.0) ** 2
+        row_sq = np.maximum(row_sq, 0.0)  # rounding of nearly exact fits
+        with np.errstate(invalid="ignore"):
+            loo_mse = np.sum(row_sq * weights, axis=0) / self.Yc.size
+        # 0 * inf: an interpolating fit (h_i = 1), whose LOO error is unbounded.
+        return np.nan_to_num(loo_mse, nan=np.inf)
+
+    def pcr_rank(self):
+        """The number of principal axes (0 .. rank) whose PCR has the lowest LOO error."""
+        return int(np.argmin(self.pcr_loo_mse()))
+
 
 class _SharedLOO:
-    """LOO mean squared error summed over targets, without an (n, targets) array per alpha.
+    """LOO mean squared error summed over targets, without an (n, targets) array per filter.
 
     With ``G = diag(1 - f)`` the residual row ``E_i = R0_i + (U G)_i Q`` has
     ``|E_i|^2 = |R0_i|^2 + 2 (U G)_i (Q R0^T)_{:, i} + (U G)_i (Q Q^T) (U G)_i^T``,
-    so after computing ``Q Q^T`` and ``Q R0^T`` once, each alpha costs
+    so after computing ``Q Q^T`` and ``Q R0^T`` once, each filter costs
     ``n * r^2`` instead of ``n * r * n_targets`` (r = rank of the SVD).
     """
 
@@ -136,17 +233,16 @@ class _SharedLOO:
         self.M = svd.Q @ svd.Q.T
         self.C = svd.Q @ svd.R0.T
 
-    def __call__(self, alpha):
+    def __call__(self, f):
         svd = self.svd
-        UG = svd.U * (1.0 - svd.shrinkage(alpha))
+        UG = svd.U * (1.0 - f)
         row_sq = (
             self.R0_sq
             + 2.0 * np.einsum("ik,ki->i", UG, self.C)
             + np.einsum("ij,ij->i", UG @ self.M, UG)
         )
         row_sq = np.maximum(row_sq, 0.0)  # rounding of nearly exact fits
-        n_values = svd.n_samples * svd.Yc.shape[1]
-        return float(np.sum(row_sq * svd.loo_weights(alpha) ** 2) / n_values)
+        return float(np.sum(row_sq * svd.loo_weights(f) ** 2) / svd.Yc.size)
 
 
 def _check_alphas(alphas):
@@ -168,7 +264,7 @@ def _check_data(X, Y):
             f"{X.shape} and {Y.shape}."
         )
     if len(X) < 3:
-        raise ValueError(f"ridge with leave-one-out needs at least 3 samples; got {len(X)}.")
+        raise ValueError(f"leave-one-out needs at least 3 samples; got {len(X)}.")
     return X, Y
 
 
@@ -214,8 +310,7 @@ def ridge_loo(X, Y, alphas=None, *, alpha_per_target=False):
 
     The LOO residuals of every alpha come from one thin SVD of the centred
     ``X`` (see the module docstring), so the cost is one SVD plus, per
-    alpha, ``n_samples * rank^2`` (shared alpha) or
-    ``n_samples * rank * n_targets`` (one alpha per target) operations.
+    alpha, about ``n_samples * rank * min(rank, n_targets)`` operations.
 
     Parameters
     ----------
@@ -255,38 +350,38 @@ def ridge_loo(X, Y, alphas=None, *, alpha_per_target=False):
     >>> fit.coef.shape, fit.loo_mse.shape, float(fit.alpha) in (0.1, 1.0, 10.0)
     ((5, 3), (4,), True)
     """
-    X, Y = _check_data(X, Y)
     alphas = _check_alphas(alphas)
-    svd = _CenteredSVD(X, Y)
-    n_targets = Y.shape[1]
-    rank = len(svd.s)
-    if alpha_per_target or n_targets <= rank:
-        per_target = np.stack([svd.loo_mse_per_target(alpha) for alpha in alphas])
-    if alpha_per_target:
-        best = np.argmin(per_target, axis=0)
-        alpha = alphas[best]
-        coef = np.empty((X.shape[1], n_targets))
-        leverage = np.empty((len(X), n_targets))
-        for index in np.unique(best):
-            columns = best == index
-            coef[:, columns] = svd.coef(alphas[index], columns)
-            leverage[:, columns] = svd.leverage(alphas[index])[:, None]
-        loo_mse = per_target
-    else:
-        if n_targets <= rank:
-            loo_mse = per_target.mean(axis=1)
-        else:
-            shared = _SharedLOO(svd)
-            loo_mse = np.array([shared(alpha) for alpha in alphas])
-        alpha = float(alphas[int(np.argmin(loo_mse))])
-        coef = svd.coef(alpha)
-        leverage = svd.leverage(alpha)[:, None]
-    intercept = svd.y_mean - svd.x_mean @ coef
-    return RidgeFit(
-        coef=coef,
-        intercept=intercept,
-        alpha=alpha,
-        alphas=alphas,
-        loo_mse=loo_mse,
-        leverage=leverage,
-    )
+    return CenteredSVD(X, Y).ridge(alphas, alpha_per_target=alpha_per_target)
+
+
+def pcr_loo_rank(X, Y):
+    """Number of principal axes of ``X`` that best predict ``Y`` linearly, by exact LOO.
+
+    Principal component regression on the first ``k`` axes, for every ``k``
+    from 0 (the mean) to the rank, scored by the leave-one-out mean squared
+    error over all targets in one pass (see :meth:`CenteredSVD.pcr_loo_mse`).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Inputs.
+    Y : array-like of shape (n_samples, n_targets)
+        Targets.
+
+    Returns
+    -------
+    rank : int
+        The ``k`` with the lowest LOO error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_dgex._ridge import pcr_loo_rank
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.normal(size=(200, 3))  # three programs ...
+    >>> X = Z @ rng.normal(size=(3, 30)) + 0.3 * rng.normal(size=(200, 30))
+    >>> Y = Z @ rng.normal(size=(3, 20)) + 0.3 * rng.normal(size=(200, 20))
+    >>> pcr_loo_rank(X, Y)  # ... read out by 30 inputs and 20 targets
+    3
+    """
+    return CenteredSVD(X, Y).pcr_rank()

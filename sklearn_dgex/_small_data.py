@@ -15,8 +15,8 @@ import torch
 from sklearn.utils import check_random_state
 
 from . import _skorch_glue as glue
-from ._ridge import ridge_loo
-from .nn.shortcut import LinearShortcut
+from ._ridge import CenteredSVD
+from .nn.shortcut import LinearShortcut, output_linear
 
 # ----------------------------------------------------------------------------
 # One source of truth: when "auto" turns the shortcut on, and the settings then.
@@ -33,6 +33,20 @@ ALPHA_PER_TARGET = False
 SHORTCUT_TRAINABLE = False
 #: Train the networks on the ridge's leave-one-out residuals (False: in-sample residuals).
 LOO_TARGETS = True
+#: The networks see their inputs whitened in the subspace of the leading principal
+#: axes (False: the scaled inputs themselves).
+WHITEN_INNER_INPUTS = True
+#: Learning rate of the inner network's output layer, relative to ``lr`` and per
+#: input of that layer: ``lr * OUTPUT_LR_FACTOR / fan_in``. Adam moves every weight of
+#: a zero-initialised output layer by about ``lr`` per step, all in the same
+#: direction for features of positive mean (sigmoid, ReLU), which shifts each output
+#: by about ``lr * fan_in / 2`` per step; the D-GEX networks' hidden layers then
+#: saturate to cancel it. Scaled by ``1 / fan_in`` (as the maximal-update
+#: parametrisation scales Adam's output layer), the shift is ``lr * factor / 2``.
+OUTPUT_LR_FACTOR = 10.0
+#: How the network's contribution starts at zero: "gate" (a per-output factor
+#: starting at 0) or "zero_output" (its output layer starts at 0).
+SHORTCUT_START = "zero_output"
 
 #: Values of the "auto" training settings without the shortcut: the estimators'
 #: historical defaults, so that large-data fits are unchanged.
@@ -42,7 +56,7 @@ DEFAULT_BATCH_SIZE = 64
 #: and batches small enough for several optimizer steps per epoch.
 SMALL_DATA_MAX_EPOCHS = 200
 SMALL_DATA_MIN_BATCH_SIZE = 8
-SMALL_DATA_BATCHES_PER_EPOCH = 8
+SMALL_DATA_BATCHES_PER_EPOCH = 32
 
 
 @dataclass(frozen=True)
@@ -73,10 +87,13 @@ def resolve_settings(params, n_samples, n_features):
     def resolved(name, small, large):
         return params[name] if params[name] != "auto" else (small if shortcut else large)
 
+    from ._base import _DEFAULT_VALIDATION_FRACTION  # (a cycle at import time)
+
     early_stopping = resolved("early_stopping", True, False)
-    n_train = n_samples
-    if early_stopping and params["validation_fraction"] is not None:
-        n_train = int(n_samples * (1 - params["validation_fraction"]))
+    fraction = params["validation_fraction"]
+    if fraction is None and early_stopping:
+        fraction = _DEFAULT_VALIDATION_FRACTION
+    n_train = n_samples if fraction is None else int(n_samples * (1 - fraction))
     small_batch = max(SMALL_DATA_MIN_BATCH_SIZE, n_train // SMALL_DATA_BATCHES_PER_EPOCH)
     return Settings(
         linear_shortcut=shortcut,
@@ -99,66 +116,125 @@ def ensemble_seeds(random_state, n_members, seeds_per_member):
 
 
 class ShortcutRidge:
-    """The ridge regression behind the linear shortcut, in the estimator's scaled space.
+    """The ridge regression behind the linear shortcut of one ensemble member.
 
-    Fitted on all rows given to ``fit`` (a validation split included), with
-    alpha chosen by exact leave-one-out (:func:`~sklearn_dgex._ridge.ridge_loo`).
-    The networks are then trained on the ridge's leave-one-out residuals,
-    the errors it makes on samples it has not seen (:meth:`loo_targets`):
-    in-sample residuals of a ridge with more features than samples are
-    shrunk towards zero and would teach the network the wrong residual, and
-    a validation split judged against in-sample predictions would always
-    prefer the ridge.
+    Fitted on the member's training rows in the scaled space, with alpha
+    chosen by exact leave-one-out. It also decides what the networks learn
+    from and see:
+
+    - their targets are the ridge's in-sample predictions plus its
+      leave-one-out residuals (:attr:`Y_fit`): the model ``ridge(x) +
+      network(x)`` fits them when the network predicts the error the ridge
+      makes on samples it has not seen. In-sample residuals of a ridge with
+      more features than samples are shrunk towards zero and teach a damped
+      residual;
+    - their inputs are whitened in the subspace of the leading principal axes
+      of the training inputs (:meth:`_input_whitening`), as many as principal
+      component regression keeps by leave-one-out: the landmarks of expression
+      data are noisy read-outs of a few programs, and a network fed all of
+      them from a few hundred profiles fits the noise first.
+
+    The validation rows stay out of this ridge, so that early stopping judges
+    the shortcut and the networks on data none of them has seen; afterwards
+    :func:`refit_linear_paths` replaces the linear paths by a ridge of all
+    the rows.
 
     Parameters
     ----------
     X, Y : ndarray
-        Scaled inputs and targets of all rows given to ``fit``.
-    target_mean, target_scale : ndarray of shape (n_targets,)
-        The target scaling, to express :attr:`Y_fit` in original units.
+        Scaled inputs and targets of the training rows (no NaN).
 
     Attributes
     ----------
-    Y_fit : ndarray of shape (n_samples, n_targets)
-        The targets to train the networks on, in original units: the ridge's
-        in-sample predictions plus its leave-one-out residuals
-        (:meth:`loo_targets`); with ``LOO_TARGETS = False``, ``Y`` itself.
+    Y_fit : ndarray of shape (n_samples, n_targets), float32
+        The targets to train the networks on (``Y`` when ``LOO_TARGETS`` is
+        False).
+    rank_ : int or None
+        Principal axes the networks see; None without whitening.
     """
 
-    def __init__(self, X, Y, *, target_mean, target_scale):
-        self.fit_ = ridge_loo(X, Y, alpha_per_target=ALPHA_PER_TARGET)
+    def __init__(self, X, Y):
+        svd = CenteredSVD(X, Y)
+        self.fit_ = svd.ridge(alpha_per_target=ALPHA_PER_TARGET)
         self.coef_ = torch.as_tensor(self.fit_.coef, dtype=torch.float32)
         self.intercept_ = torch.as_tensor(self.fit_.intercept, dtype=torch.float32)
-        Y_fit = self.loo_targets(X, Y) if LOO_TARGETS else np.asarray(Y, dtype=np.float64)
-        self.Y_fit = Y_fit * target_scale + target_mean
+        self.rank_, self.input_basis_, self.input_gains_ = self._input_whitening(svd)
+        Y_fit = self.loo_targets(X, Y) if LOO_TARGETS else Y
+        self.Y_fit = np.asarray(Y_fit, dtype=np.float32)
 
     @property
     def alpha(self):
         return self.fit_.alpha
 
-    def loo_targets(self, X, Y):
-        """``Y`` with each row's residual replaced by its leave-one-out residual.
+    @staticmethod
+    def _input_whitening(svd):
+        """Rank, basis and gains of the networks' inputs (Nones without whitening).
 
-        The model ``ridge(x) + network(x)`` fits these targets exactly when the
-        network predicts the leave-one-out residual, so the network learns
-        what the ridge misses on unseen samples.
+        Along each kept axis the inputs are scaled to the same variance,
+        ``n_features / k``, so that they keep the squared norm of standardised
+        inputs and the networks' weight initialisation its usual scale.
         """
-        Y = np.asarray(Y, dtype=np.float64)
+        if not WHITEN_INNER_INPUTS:
+            return None, None, None
+        k = max(svd.pcr_rank(), 1)
+        n_features = svd.Vt.shape[1]
+        gains = np.sqrt(svd.n_samples * n_features / k) / svd.s[:k]
+        basis = torch.as_tensor(svd.Vt[:k].T, dtype=torch.float32)
+        return k, basis, torch.as_tensor(gains, dtype=torch.float32)
+
+    def loo_targets(self, X, Y):
+        """``Y`` with each row's residual replaced by its leave-one-out residual."""
         return self.fit_.predict(X) + (Y - self.fit_.loo_predict(X, Y))
 
     def attach(self, net, columns, seed, device):
         """Initialise ``net`` and wrap its module in a shortcut for targets ``columns``."""
         with glue.seeded_torch(seed, device):
             net.initialize()
-        inner = net.module_
         net.module_ = LinearShortcut(
-            inner,
+            net.module_,
             self.coef_.shape[0],
             len(columns),
             weight=self.coef_[:, columns],
             bias=self.intercept_[columns],
             trainable=SHORTCUT_TRAINABLE,
+            input_basis=self.input_basis_,
+            input_gains=self.input_gains_,
+            start=SHORTCUT_START,
         ).to(device)
         # The optimizer must see the wrapped module's parameters.
         net.initialize_optimizer()
+        if SHORTCUT_START == "zero_output":
+            _scale_output_layer_lr(net.optimizer_, output_linear(net.module_.inner))
         return net
+
+
+def _scale_output_layer_lr(optimizer, layer):
+    """Give the zero-initialised output layer its own, smaller learning rate.
+
+    (Why: see OUTPUT_LR_FACTOR.) The layer's parameters move from the first
+    parameter group, whose learning rate the history records, to a group of
+    their own; schedules scale both groups alike.
+    """
+    factor = OUTPUT_LR_FACTOR / layer.in_features
+    if factor == 1.0:
+        return
+    moved = {id(p) for p in layer.parameters()}
+    first = optimizer.param_groups[0]
+    first["params"] = [p for p in first["params"] if id(p) not in moved]
+    optimizer.add_param_group({"params": list(layer.parameters()), "lr": first["lr"] * factor})
+
+
+def refit_linear_paths(members, column_blocks, X, Y):
+    """Give every network's linear path the ridge of all rows ``X``, ``Y`` (scaled).
+
+    Called after training when a validation split was held out of the
+    members' ridges: the networks keep what they learned, the linear part
+    gains the held-out rows (alpha chosen again by leave-one-out). Without a
+    network that beat its ridge on validation data, the model is then
+    exactly this ridge. Returns the :class:`~sklearn_dgex._ridge.RidgeFit`.
+    """
+    fit = CenteredSVD(X, Y).ridge(alpha_per_target=ALPHA_PER_TARGET)
+    for nets in members:
+        for net, columns in zip(nets, column_blocks, strict=True):
+            net.module_.set_linear(fit.coef[:, columns], fit.intercept[columns])
+    return fit

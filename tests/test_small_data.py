@@ -1,0 +1,288 @@
+"""Small data: the ridge-initialised linear shortcut, early stopping from it, "auto", ensembles."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import _small_data as small_data
+from sklearn_dgex.datasets import make_expression
+from sklearn_dgex.metrics import mmae
+from sklearn_dgex.nn import DGEXNet, FlexibleMLP, budget
+from sklearn_dgex.nn.shortcut import LinearShortcut, output_linear
+
+
+def tiny_dgex(**params):
+    defaults = dict(arch="cr", towers=2, width=8, device="cpu", random_state=0)
+    return DGEXRegressor(**{**defaults, **params})
+
+
+def tiny_mlp(**params):
+    defaults = dict(hidden_layer_sizes=(16,), device="cpu", random_state=0)
+    return FlexibleMLPRegressor(**{**defaults, **params})
+
+
+TINY = [tiny_dgex, tiny_mlp]
+
+
+@pytest.fixture(scope="module")
+def small():
+    """Raw log2 expression, more landmarks than profiles: 40 profiles of 50 landmarks, 12 targets.
+
+    Then 40 test and 30 validation profiles of the same genes.
+    """
+    X, Y = make_expression(n_samples=110, n_landmarks=50, n_targets=12, random_state=0)
+    return X[:40], Y[:40], X[40:80], Y[40:80], X[80:], Y[80:]
+
+
+def scaled_ridge(X, Y, alpha):
+    """The ridge of the estimator's scaled space, in original units."""
+    return make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(X, Y)
+
+
+# ----------------------------------------------------------------------------
+# Zero epochs: exactly the ridge
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("make", TINY)
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["all rows", "held-out split"])
+def test_zero_epochs_predict_what_ridge_predicts(make, early_stopping, small):
+    X, Y, X_test, *_ = small
+    model = make(linear_shortcut=True, max_epochs=0, early_stopping=early_stopping).fit(X, Y)
+    assert model.linear_shortcut_ and model.shortcut_alpha_ > 0
+    # With a held-out split the linear path is refitted on all rows at the end:
+    # either way the model is the ridge of all the data given to fit.
+    reference = scaled_ridge(X, Y, model.shortcut_alpha_)
+    np.testing.assert_allclose(model.predict(X_test), reference.predict(X_test), atol=2e-5)
+    # ... and, in the scaled space, the torch module is sklearn's Ridge on the scaled data.
+    Xs = StandardScaler().fit_transform(X)
+    Ys = (Y - Y.mean(axis=0)) / Y.std(axis=0)
+    ridge = Ridge(alpha=model.shortcut_alpha_).fit(Xs, Ys)
+    with torch.no_grad():
+        out = model.net_.module_(torch.as_tensor(Xs, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(out, ridge.predict(Xs), atol=2e-5)
+
+
+def test_alpha_is_the_leave_one_out_choice_on_the_scaled_data(small):
+    from sklearn.linear_model import RidgeCV
+
+    from sklearn_dgex._ridge import DEFAULT_ALPHAS
+
+    X, Y, *_ = small
+    model = tiny_mlp(linear_shortcut=True, max_epochs=0, early_stopping=False).fit(X, Y)
+    Ys = (Y - Y.mean(axis=0)) / Y.std(axis=0)
+    cv = RidgeCV(alphas=DEFAULT_ALPHAS).fit(StandardScaler().fit_transform(X), Ys)
+    assert model.shortcut_alpha_ == cv.alpha_
+
+
+# ----------------------------------------------------------------------------
+# Early stopping from the shortcut
+# ----------------------------------------------------------------------------
+def test_a_network_that_only_gets_worse_ends_as_the_ridge(small):
+    X, Y, X_test, *_ = small
+    # A learning rate far too high: every epoch is worse on validation than the start.
+    model = tiny_mlp(
+        linear_shortcut=True, lr=0.3, optimizer="adam", max_epochs=20, n_iter_no_change=3
+    ).fit(X, Y)
+    losses = [row["valid_loss"] for row in model.history_]
+    assert model.n_iter_ == 3 and model.best_epoch_ == 0
+    assert np.all(np.isfinite(losses))
+    reference = scaled_ridge(X, Y, model.shortcut_alpha_)
+    np.testing.assert_allclose(model.predict(X_test), reference.predict(X_test), atol=2e-5)
+
+
+def test_restored_weights_are_those_of_the_best_epoch(small):
+    X, Y, _, _, X_val, Y_val = small
+    # Given X_val, no rows are held out: the linear path is the ridge of X, Y throughout,
+    # and the model in use is that of the epoch with the lowest validation loss.
+    model = tiny_mlp(
+        linear_shortcut=True,
+        lr=0.05,
+        optimizer="sgd",
+        momentum=0.9,
+        max_epochs=40,
+        n_iter_no_change=5,
+        batch_size=8,
+    ).fit(X, Y, X_val=X_val, y_val=Y_val)
+    losses = [row["valid_loss"] for row in model.history_]
+    assert 0 < model.best_epoch_ == 1 + int(np.argmin(losses)) < model.n_iter_
+    best = model.history_[model.best_epoch_ - 1]
+    assert mmae(Y_val, model.predict(X_val)) == pytest.approx(best["valid_mmae"], rel=1e-4)
+    assert model.history_[-1]["valid_mmae"] != pytest.approx(best["valid_mmae"], rel=1e-4)
+
+
+def test_initial_weights_count_as_a_candidate_without_the_shortcut_too(small):
+    X, Y, *_ = small
+    model = tiny_mlp(
+        linear_shortcut=False,
+        early_stopping=True,
+        lr=1.0,
+        optimizer="adam",
+        max_epochs=6,
+        n_iter_no_change=2,
+    )
+    initial = tiny_mlp(linear_shortcut=False, max_epochs=0).fit(X, Y)
+    model.fit(X, Y)
+    assert model.best_epoch_ == 0
+    np.testing.assert_allclose(model.predict(X), initial.predict(X), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# What the networks learn from and see
+# ----------------------------------------------------------------------------
+def test_networks_train_on_leave_one_out_residuals(small):
+    X, Y, *_ = small
+    Xs = StandardScaler().fit_transform(X).astype(np.float32)
+    Ys = ((Y - Y.mean(axis=0)) / Y.std(axis=0)).astype(np.float32)
+    shortcut = small_data.ShortcutRidge(Xs, Ys)
+    loo = shortcut.fit_.loo_predict(Xs, Ys)
+    # ridge(x) + residual target = Y_fit: the network's target is the LOO residual.
+    np.testing.assert_allclose(shortcut.Y_fit - shortcut.fit_.predict(Xs), Ys - loo, atol=1e-5)
+    i = 4
+    keep = np.arange(len(Xs)) != i
+    refit = Ridge(alpha=shortcut.alpha).fit(Xs[keep], Ys[keep])
+    np.testing.assert_allclose(loo[i], refit.predict(Xs[i : i + 1])[0], atol=1e-6)
+
+
+def test_networks_see_whitened_leading_principal_axes():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(60, 3))
+    X = Z @ rng.normal(size=(3, 40)) + 0.1 * rng.normal(size=(60, 40))
+    Y = np.tanh(Z) @ rng.normal(size=(3, 5)) + Z @ rng.normal(size=(3, 5))
+    Xs = StandardScaler().fit_transform(X).astype(np.float32)
+    Ys = StandardScaler().fit_transform(Y).astype(np.float32)
+    shortcut = small_data.ShortcutRidge(Xs, Ys)
+    assert shortcut.rank_ == 3
+    module = LinearShortcut(
+        FlexibleMLP(40, 5, hidden_layer_sizes=(4,)),
+        40,
+        5,
+        input_basis=shortcut.input_basis_,
+        input_gains=shortcut.input_gains_,
+    )
+    seen = module.inner_inputs(torch.as_tensor(Xs)).numpy()
+    coordinates = seen @ shortcut.input_basis_.numpy()
+    # Three uncorrelated directions of equal variance n_features / k; nothing else.
+    np.testing.assert_allclose(np.cov(coordinates.T, bias=True), np.eye(3) * 40 / 3, atol=1e-3)
+    np.testing.assert_allclose(seen, coordinates @ shortcut.input_basis_.numpy().T, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------
+# The torch module
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "inner",
+    [
+        lambda: FlexibleMLP(6, 3, hidden_layer_sizes=(5, 4), output_activation="elu(0.01)"),
+        lambda: DGEXNet(6, 3, arch="checkerboard", skip=True, towers=2, width=4),
+        lambda: DGEXNet(6, 3, output_activation="identity", width=5),
+    ],
+    ids=["mlp elu output", "dgex taaf output", "dgex linear output"],
+)
+def test_shortcut_starts_as_its_linear_model_for_any_output_activation(inner):
+    torch.manual_seed(0)
+    network = inner()
+    n_parameters = sum(p.numel() for p in network.parameters())
+    W, b = torch.randn(6, 3), torch.randn(3)
+    module = LinearShortcut(network, 6, 3, weight=W, bias=b)
+    x = torch.randn(7, 6)
+    torch.testing.assert_close(module(x), x @ W + b, atol=1e-6, rtol=1e-6)
+    # The linear path is a buffer: the network's parameters are the only ones.
+    assert sum(p.numel() for p in module.parameters()) == n_parameters
+    assert set(dict(module.named_buffers())) >= {"weight", "bias"}
+    # After one optimizer step the network contributes (gradients reach it).
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
+    torch.nn.functional.mse_loss(module(x), torch.randn(7, 3)).backward()
+    optimizer.step()
+    assert not torch.allclose(module(x), x @ W + b)
+
+
+def test_set_linear_replaces_only_the_linear_path():
+    torch.manual_seed(0)
+    module = LinearShortcut(FlexibleMLP(4, 2, hidden_layer_sizes=(3,)), 4, 2)
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        output_linear(module.inner).weight.fill_(0.5)
+        inner_part = module(x) - (x @ module.weight + module.bias)
+    W, b = torch.randn(4, 2), torch.randn(2)
+    module.set_linear(W, b)
+    torch.testing.assert_close(module(x), inner_part + x @ W + b)
+
+
+def test_shortcut_argument_errors():
+    with pytest.raises(ValueError, match="weight must have shape"):
+        LinearShortcut(FlexibleMLP(4, 2), 4, 2, weight=torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"no nn\.Linear"):
+        LinearShortcut(torch.nn.Identity(), 4, 4)
+    with pytest.raises(ValueError, match="input_basis"):
+        LinearShortcut(FlexibleMLP(4, 2), 4, 2, input_basis=torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="start"):
+        LinearShortcut(FlexibleMLP(4, 2), 4, 2, start="ones")
+
+
+# ----------------------------------------------------------------------------
+# "auto" settings
+# ----------------------------------------------------------------------------
+def test_auto_turns_the_shortcut_on_for_few_samples_per_feature():
+    on = small_data.uses_linear_shortcut
+    assert on("auto", n_samples=100, n_features=942) and on("auto", 1884, 942)
+    assert not on("auto", 1885, 942)  # more than twice as many samples as landmarks
+    assert not on("auto", 19, 942)  # too few for leave-one-out and a validation split
+    assert on(True, 5, 3) and not on(False, 100, 942)
+
+
+def test_auto_settings_without_the_shortcut_are_the_historical_defaults():
+    params = FlexibleMLPRegressor().get_params()
+    large = small_data.resolve_settings(params, n_samples=6000, n_features=942)
+    assert large == small_data.Settings(False, False, 50, 64)
+    small = small_data.resolve_settings(params, n_samples=300, n_features=942)
+    assert small.linear_shortcut and small.early_stopping and small.max_epochs == 200
+    assert small.batch_size == 8  # 270 training rows / 32 batches, at least 8
+    explicit = {**params, "early_stopping": False, "max_epochs": 7, "batch_size": 5}
+    assert small_data.resolve_settings(explicit, 300, 942) == small_data.Settings(True, False, 7, 5)
+
+
+def test_shortcut_off_keeps_the_study_networks(small):
+    X, Y, *_ = small
+    model = tiny_dgex(linear_shortcut=False, max_epochs=1).fit(X, Y)
+    expected = budget.count_parameters(50, 12, towers=2, width=8, output_activation="identity")
+    assert model.n_parameters_ == expected and not model.linear_shortcut_
+    assert type(model.net_.module_) is DGEXNet and model.shortcut_alpha_ is None
+    # The shortcut adds no trainable parameter: the same network inside.
+    with_shortcut = tiny_dgex(linear_shortcut=True, max_epochs=1).fit(X, Y)
+    assert with_shortcut.n_parameters_ == expected
+    assert type(with_shortcut.net_.module_.inner) is DGEXNet
+
+
+# ----------------------------------------------------------------------------
+# Ensembles
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("make", TINY)
+def test_ensemble_averages_its_members(make, small):
+    X, Y, X_test, *_ = small
+    single = make(max_epochs=2).fit(X, Y)
+    ensemble = make(max_epochs=2, n_ensemble=3).fit(X, Y)
+    assert len(ensemble.ensemble_) == 3 and ensemble.nets_ is ensemble.ensemble_[0]
+    assert ensemble.n_parameters_ == 3 * single.n_parameters_
+    scaled = ((X_test - ensemble.input_mean_) / ensemble.input_scale_).astype(np.float32)
+    members = [
+        nets[0].predict(scaled) * ensemble.target_scale_ + ensemble.target_mean_
+        for nets in ensemble.ensemble_
+    ]
+    np.testing.assert_allclose(ensemble.predict(X_test), np.mean(members, axis=0), rtol=1e-5)
+    # Member 0 is the single model: the same seeds and validation split.
+    np.testing.assert_allclose(members[0], single.predict(X_test), rtol=1e-6)
+    assert not np.allclose(members[1], members[0])
+
+
+def test_warm_start_continues_every_member_with_its_shortcut(small):
+    X, Y, X_test, *_ = small
+    model = tiny_mlp(linear_shortcut=True, n_ensemble=2, max_epochs=2, warm_start=True).fit(X, Y)
+    modules = [nets[0].module_ for nets in model.ensemble_]
+    alpha = model.shortcut_alpha_
+    model.fit(X, Y)
+    assert [nets[0].module_ for nets in model.ensemble_] == modules
+    assert model.shortcut_alpha_ == alpha and model.linear_shortcut_
+    assert np.all(np.isfinite(model.predict(X_test)))
