@@ -111,12 +111,15 @@ tol : float, default={tol!r}
     Smallest decrease of the validation loss that counts as an improvement.
 
 linear_shortcut : bool or "auto", default={linear_shortcut!r}
-    Add a linear path from the inputs to the outputs, initialised with a
-    ridge regression fitted in the scaled space (alpha chosen by exact
-    leave-one-out on all rows given to ``fit``), so that before training
-    the model predicts what that ridge predicts and the network learns what
-    the ridge misses (its leave-one-out residuals). The network itself is
-    unchanged but for its output layer, which starts at zero. "auto": on
+    Add a fixed linear path from the inputs to the outputs: a ridge
+    regression in the scaled space, alpha chosen by exact leave-one-out.
+    Before training the model predicts what that ridge predicts; the
+    network learns what the ridge misses on unseen samples (its
+    leave-one-out residuals), from the inputs whitened along their leading
+    principal axes. While training, the ridge is that of the training rows,
+    so that early stopping judges on validation rows nothing has seen;
+    afterwards it is that of all rows given to ``fit``. The network's
+    architecture is unchanged; its output layer starts at zero. "auto": on
     when there are at least 20 samples and at most twice as many samples
     as features, where ridge beats plain networks (user guide, "Small
     data"). The study's networks are those with ``linear_shortcut=False``.
@@ -210,7 +213,8 @@ linear_shortcut_ : bool
     Whether the networks have the ridge-initialised linear shortcut.
 
 shortcut_alpha_ : float or None
-    The ridge penalty of the shortcut (in the scaled space); None without it.
+    The ridge penalty (in the scaled space) of the linear path in use;
+    None without the shortcut.
 
 history_ : list of dict
     One row per epoch: ``epoch`` (1-based), ``train_loss``, ``lr``,
