@@ -108,7 +108,8 @@ n_iter_no_change : int, default={n_iter_no_change!r}
     Patience of early stopping, in epochs.
 
 tol : float, default={tol!r}
-    Smallest decrease of the validation loss that counts as an improvement.
+    Smallest decrease of the validation loss that counts as an improvement,
+    for the patience of early stopping and for the weights it restores.
 
 linear_shortcut : bool or "auto", default={linear_shortcut!r}
     Add a fixed linear path from the inputs to the outputs: a ridge

@@ -424,7 +424,8 @@ class BestWeightsEarlyStopping(EarlyStopping):
 
     Training stops after ``patience`` consecutive epochs in which the monitored
     score did not fall below ``best - threshold`` (as in ``MLPRegressor``); the
-    weights of the epoch with the lowest score are restored at the end.
+    weights of the last epoch that did are restored at the end (the epoch with
+    the lowest score, up to ``threshold``).
 
     The weights before the first epoch compete too (their ``valid_loss`` is
     measured when training begins, when the net has a validation set): a
@@ -454,8 +455,13 @@ class BestWeightsEarlyStopping(EarlyStopping):
 
     def on_epoch_end(self, net, **kwargs):
         score = net.history[-1, self.monitor]
-        self.misses_ = self.misses_ + 1 if score > self.best_score_ - self.threshold else 0
-        if score < self.best_score_:
+        # An epoch counts as better, for patience and for the weights kept alike,
+        # only when it beats the best by more than the threshold: improvements
+        # within the noise of a small validation set keep the earlier weights
+        # (the initial ones, such as the ridge shortcut, included).
+        improved = score < self.best_score_ - self.threshold
+        self.misses_ = 0 if improved else self.misses_ + 1
+        if improved:
             self.best_score_ = score
             self.best_epoch_ = net.history[-1, "epoch"]
             self.best_model_weights_ = _cloned_state(net.module_)
