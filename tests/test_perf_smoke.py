@@ -47,7 +47,7 @@ def test_smoke_run_prints_every_section(smoke_output):
         "hand loop bf16 autocast, fused Adam",
         "DGEXRegressor.fit bf16",
     ):
-        row = rf"^{re.escape(variant)}\s+\d+(\s+\d+\.\d\dx){{2}}$"
+        row = rf"^{re.escape(variant)}\s+\d+(\s+\d+\.\d\dx( \[[\d.-]+\])?){{2}}$"
         assert re.search(row, text, re.MULTILINE), variant
     assert "bf16 accuracy cost" in text
     assert "training memory estimate" in text
