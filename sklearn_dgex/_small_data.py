@@ -1,11 +1,14 @@
 """Small data: the ridge-initialised linear shortcut, the "auto" settings and ensemble seeds.
 
-The estimators call into this module at three places of ``fit``: to resolve
-the "auto" settings from the data's shape (:func:`resolve_settings`), to fit
-the ridge regression behind the shortcut (:class:`ShortcutRidge`) and to wrap
-each new network in a :class:`~sklearn_dgex.nn.shortcut.LinearShortcut`
-(:meth:`ShortcutRidge.attach`). The numbers behind every constant below are in
-the user guide page "Small data" (``docs/small_data.rst``).
+The estimators call into this module from ``fit``: to resolve the "auto"
+settings from the data's shape (:func:`resolve_settings`), to draw the seeds of
+the ensemble members (:func:`ensemble_seeds`), to fit each member's ridge on its
+training rows (:class:`ShortcutRidge`, which also gives the networks' targets
+and inputs), to wrap each new network in a
+:class:`~sklearn_dgex.nn.shortcut.LinearShortcut` (:meth:`ShortcutRidge.attach`)
+and, after training, to give the linear paths the ridge of all rows
+(:func:`refit_linear_paths`). The numbers behind every constant below are in the
+user guide page "Small data" (``docs/small_data.rst``).
 """
 
 from dataclasses import dataclass

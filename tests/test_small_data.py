@@ -1,5 +1,8 @@
 """Small data: the ridge-initialised linear shortcut, early stopping from it, "auto", ensembles."""
 
+import doctest
+import pathlib
+
 import numpy as np
 import pytest
 import torch
@@ -289,3 +292,30 @@ def test_warm_start_continues_every_member_with_its_shortcut(small):
     assert [nets[0].module_ for nets in model.ensemble_] == modules
     assert model.shortcut_alpha_ == alpha and model.linear_shortcut_
     assert np.all(np.isfinite(model.predict(X_test)))
+
+
+# ----------------------------------------------------------------------------
+# The user guide page and the benchmark
+# ----------------------------------------------------------------------------
+def test_user_guide_page_examples_run():
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "small_data.rst"
+    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_benchmark_cross_validates_networks_beside_the_baselines():
+    from benchmarks.small_data import cross_validate, format_table, load_dataset, summary_rows
+
+    X, Y, description = load_dataset("synthetic-40", n_landmarks=30, n_targets=8)
+    assert X.shape == (40, 30) and "40" in description
+    models = ["RidgeCV (scaled)", "LinearRegression", "KNN", "FlexibleMLP"]
+    results = cross_validate(
+        models, X, Y, folds=2, network_params={"hidden_layer_sizes": (8,)}, log=lambda _: None
+    )
+    rows = summary_rows("synthetic-40", results)
+    assert [row["model"] for row in rows] == models
+    assert all(len(row["mmae_folds"]) == 2 and row["mmae_mean"] > 0 for row in rows)
+    (mlp,) = results["FlexibleMLP"]["details"][:1]
+    assert mlp["linear_shortcut"]  # 40 profiles of 30 landmarks: the shortcut is on
+    table = format_table(rows)
+    assert "FlexibleMLP" in table and "RidgeCV" in table
