@@ -1,9 +1,11 @@
 """Training-memory estimates against what torch really allocates."""
 
+import doctest
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -285,3 +287,10 @@ def test_activation_estimate_matches_the_measured_peak_of_a_training_step():
     )
     ratio = float(result.stdout.strip().splitlines()[-1])
     assert 0.75 < ratio < 1.33, ratio
+
+
+def test_performance_page_examples_run():
+    page = Path(__file__).resolve().parents[1] / "docs" / "performance.rst"
+    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
