@@ -436,11 +436,13 @@ default=None
             if self._needs_shortcut(warm):
                 shortcut = self._fit_shortcut(*train)
                 train = (train[0], shortcut.Y_fit)
-            members.append(
-                self._train_nets(
-                    train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
-                )
+            nets = self._train_nets(
+                train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
             )
+            if shortcut is not None and valid is not None:
+                blocks = _split_columns(Y.shape[1], self.n_target_splits)
+                small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
+            members.append(nets)
         if shortcut is not None and validation is None and valid is not None:
             shortcut = self._refit_linear_paths(members, X, Y, scaling)
         self._set_fitted_state(

@@ -241,3 +241,56 @@ def refit_linear_paths(members, column_blocks, X, Y):
         for net, columns in zip(nets, column_blocks, strict=True):
             net.module_.set_linear(fit.coef[:, columns], fit.intercept[columns])
     return fit
+
+
+#: Elementwise form of each training loss, for the per-sample comparison below.
+_ELEMENT_LOSSES = {
+    "mse": lambda diff: diff.square(),
+    "mae": lambda diff: diff.abs(),
+    "huber": lambda diff: torch.where(diff.abs() <= 1, 0.5 * diff.square(), diff.abs() - 0.5),
+}
+
+
+@torch.no_grad()
+def keep_networks_that_help(nets, column_blocks, valid, loss):
+    """Keep the networks only if they beat their ridge on validation by a standard error.
+
+    After early stopping, ``nets`` (one ensemble member) are compared with
+    their own linear paths on the validation rows ``valid`` (scaled
+    ``(X, Y)``): ``d_i`` is, for sample ``i``, the ridge's loss minus the
+    model's (over all targets). Unless the mean of ``d`` exceeds its standard
+    error, the networks' contributions are removed
+    (:meth:`~sklearn_dgex.nn.shortcut.LinearShortcut.disable_inner`) and their
+    best epoch becomes 0: the one-standard-error rule, which prefers the
+    simpler model when the gain is within the noise of a few validation
+    samples. Returns whether the networks were kept.
+    """
+    X_valid, Y_valid = valid
+    if len(X_valid) < 2:
+        return True
+    element_loss = _ELEMENT_LOSSES[loss]
+    gains = 0.0
+    for net, columns in zip(nets, column_blocks, strict=True):
+        module = net.module_
+        device = module.weight.device
+        X = torch.as_tensor(X_valid, device=device)
+        Y = torch.as_tensor(np.ascontiguousarray(Y_valid[:, columns]), device=device)
+        was_training = module.training
+        module.eval()
+        model = module(X)
+        module.train(was_training)
+        ridge = module.linear(X)
+        # NaN targets (allow_nan_targets) count for neither model.
+        observed = ~torch.isnan(Y)
+        Y = torch.where(observed, Y, 0.0)
+        diff = (element_loss(ridge - Y) - element_loss(model - Y)) * observed
+        gains = gains + diff.double().sum(dim=1).cpu().numpy()
+    gains = gains / sum(len(columns) for columns in column_blocks)
+    kept = gains.mean() > gains.std(ddof=1) / np.sqrt(len(gains))
+    if not kept:
+        for net in nets:
+            net.module_.disable_inner()
+            stopping = dict(net.callbacks_).get("early_stopping")
+            if stopping is not None:
+                stopping.best_epoch_ = 0
+    return bool(kept)

@@ -135,6 +135,33 @@ def test_initial_weights_count_as_a_candidate_without_the_shortcut_too(small):
     np.testing.assert_allclose(model.predict(X), initial.predict(X), rtol=1e-6)
 
 
+class _Net:
+    """What keep_networks_that_help reads of a skorch net."""
+
+    def __init__(self, module):
+        self.module_ = module
+        self.callbacks_ = []
+
+
+@pytest.mark.parametrize("helps", [True, False])
+def test_networks_are_kept_only_when_they_beat_the_ridge_by_a_standard_error(helps):
+    torch.manual_seed(0)
+    module = LinearShortcut(
+        FlexibleMLP(5, 3, hidden_layer_sizes=(4,)), 5, 3, weight=torch.randn(5, 3)
+    )
+    with torch.no_grad():
+        output_linear(module.inner).weight.normal_()
+    X = torch.randn(30, 5)
+    with torch.no_grad():
+        # Targets the whole model fits exactly, or that only its linear path fits.
+        Y = (module(X) if helps else module.linear(X)).numpy()
+    kept = small_data.keep_networks_that_help([_Net(module)], [np.arange(3)], (X.numpy(), Y), "mse")
+    assert kept is helps
+    with torch.no_grad():
+        expected = Y if helps else module.linear(X).numpy()
+        np.testing.assert_allclose(module(X).numpy(), expected, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------
 # What the networks learn from and see
 # ----------------------------------------------------------------------------
@@ -268,8 +295,8 @@ def test_shortcut_off_keeps_the_study_networks(small):
 @pytest.mark.parametrize("make", TINY)
 def test_ensemble_averages_its_members(make, small):
     X, Y, X_test, *_ = small
-    single = make(max_epochs=2).fit(X, Y)
-    ensemble = make(max_epochs=2, n_ensemble=3).fit(X, Y)
+    single = make(max_epochs=2, linear_shortcut=False).fit(X, Y)
+    ensemble = make(max_epochs=2, linear_shortcut=False, n_ensemble=3).fit(X, Y)
     assert len(ensemble.ensemble_) == 3 and ensemble.nets_ is ensemble.ensemble_[0]
     assert ensemble.n_parameters_ == 3 * single.n_parameters_
     scaled = ((X_test - ensemble.input_mean_) / ensemble.input_scale_).astype(np.float32)

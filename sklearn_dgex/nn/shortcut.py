@@ -96,6 +96,9 @@ class LinearShortcut(nn.Module):
         The linear path, ``bias`` net of ``inner``'s initial constant output.
     inner_offset : torch.Tensor
         ``inner``'s initial constant output, ``output_activation(0)``.
+    inner_scale : torch.Tensor
+        1, or 0 once :meth:`disable_inner` has removed ``inner``'s
+        contribution.
 
     See Also
     --------
@@ -151,6 +154,7 @@ class LinearShortcut(nn.Module):
                     last.bias.zero_()
                 self.register_buffer("inner_offset", self._constant_inner_output(**factory))
         bias = bias - self.inner_offset
+        self.register_buffer("inner_scale", torch.ones((), **factory))
         if self.trainable:
             self.weight = nn.Parameter(weight)
             self.bias = nn.Parameter(bias)
@@ -195,7 +199,18 @@ class LinearShortcut(nn.Module):
         """
         self.weight.copy_(_as_tensor(weight, tuple(self.weight.shape), "weight", **self._factory()))
         bias = _as_tensor(bias, tuple(self.bias.shape), "bias", **self._factory())
-        self.bias.copy_(bias - self.inner_offset)
+        self.bias.copy_(bias - self.inner_offset * self.inner_scale)
+
+    @torch.no_grad()
+    def disable_inner(self):
+        """Remove ``inner``'s contribution: the module becomes its linear path exactly."""
+        if self.inner_scale.item() != 0:
+            self.bias.add_(self.inner_offset)
+            self.inner_scale.zero_()
+
+    def linear(self, x):
+        """The linear path's own prediction, ``x @ weight + bias_given``."""
+        return torch.addmm(self.bias + self.inner_offset * self.inner_scale, x, self.weight)
 
     def _factory(self):
         return {"device": self.weight.device, "dtype": self.weight.dtype}
@@ -207,7 +222,7 @@ class LinearShortcut(nn.Module):
         return ((x @ self.input_basis) * self.input_gains) @ self.input_basis.T
 
     def forward(self, x):
-        inner = self.inner(self.inner_inputs(x))
+        inner = self.inner(self.inner_inputs(x)) * self.inner_scale
         if self.gate is not None:
             inner = inner * self.gate
         return inner + torch.addmm(self.bias, x, self.weight)
