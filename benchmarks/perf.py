@@ -696,6 +696,54 @@ def bench_mlp(report, shape, device, rounds, *, with_sklearn):
     print_memory(report, network, shape)
 
 
+OPTIMIZER_VARIANTS = {
+    "Adam, default": (torch.optim.Adam, {}),
+    "Adam, foreach": (torch.optim.Adam, {"foreach": True}),
+    "Adam, fused": (torch.optim.Adam, {"fused": True}),
+    "AdamW, fused": (torch.optim.AdamW, {"fused": True}),
+    "NAdam, default": (torch.optim.NAdam, {}),
+    "NAdam, foreach": (torch.optim.NAdam, {"foreach": True}),
+    "SGD momentum, default": (torch.optim.SGD, {"momentum": 0.9}),
+    "SGD momentum, fused": (torch.optim.SGD, {"momentum": 0.9, "fused": True}),
+    "RMSprop, foreach": (torch.optim.RMSprop, {"foreach": True}),
+}
+
+
+def bench_optimizers(report, shape, device, rounds, *, compile_nadam=False):
+    """Time one optimizer step on the parameters of the shape's dense D-GEX network."""
+    torch.manual_seed(0)
+    params = list(dgex_network(shape, "dense").module_factory().to(device).parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    steps = {name: cls(params, lr=LR, **kw).step for name, (cls, kw) in OPTIMIZER_VARIANTS.items()}
+    if compile_nadam:
+        started = time.perf_counter()
+        steps["NAdam, foreach, torch.compile"] = torch.compile(
+            torch.optim.NAdam(params, lr=LR, foreach=True).step
+        )
+        steps["NAdam, foreach, torch.compile"]()
+        report.print(f"(compiling NAdam's step took {time.perf_counter() - started:.0f} s)")
+    seconds = {name: [] for name in steps}
+    for step in steps.values():
+        step()  # warm-up: state allocation
+    for _ in range(max(rounds, 5)):
+        for name, step in steps.items():
+            started = clock()
+            step()
+            synchronize(device)
+            seconds[name].append(clock() - started)
+    n_params = sum(p.numel() for p in params)
+    report.section(f"{shape.name}: optimizer step, {n_params:,} parameters, {len(params)} tensors")
+    reference = statistics.median(seconds["Adam, default"])
+    report.print(f"{'optimizer':<32} {'ms/step':>8} {'ns/weight':>10} {'vs Adam default':>16}")
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        report.print(
+            f"{name:<32} {median * 1e3:>8.1f} {median * 1e9 / n_params:>10.2f} "
+            f"{reference / median:>15.2f}x"
+        )
+
+
 def warm_up(device):
     """Run every kind of loop once on a tiny shape, untimed.
 
@@ -866,6 +914,11 @@ def parse_args(argv):
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn's MLP")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 comparison")
     parser.add_argument(
+        "--compile-nadam",
+        action="store_true",
+        help="also time NAdam's step compiled with torch.compile (compiling takes a minute)",
+    )
+    parser.add_argument(
         "--predict-rows", type=int, default=None, help="rows for the predict check (0: skip)"
     )
     return parser.parse_args(argv)
@@ -938,6 +991,8 @@ def run_all(args, argv, stream):
         with_bf16 = not args.no_bf16 and shape.name in ("representative", "smoke")
         bench_dgex(report, shape, device, rounds, gflops, with_bf16=with_bf16)
         bench_mlp(report, shape, device, rounds, with_sklearn=not args.no_sklearn)
+        if shape.name in ("representative", "smoke"):
+            bench_optimizers(report, shape, device, rounds, compile_nadam=args.compile_nadam)
     predict_rows = args.predict_rows
     if predict_rows is None:
         predict_rows = 0 if args.quick or names == ["smoke"] else 100_000

@@ -35,6 +35,7 @@ def test_smoke_run_prints_every_section(smoke_output):
         "smoke: D-GEX dense",
         "smoke: D-GEX checkerboard",
         "smoke: flexible MLP",
+        "smoke: optimizer step",
         "Targets of issue 7",
     ):
         assert heading in text
