@@ -132,6 +132,35 @@ def build_parser():
         help="bootstrap resamples for the MMAE intervals (default: the preset's)",
     )
     parser.add_argument(
+        "--de",
+        action="store_true",
+        help="also compare the models' differential-expression calls with the measured "
+        "data's (the D-GEX study's Figs. 7-10; sklearn_dgex.de)",
+    )
+    parser.add_argument(
+        "--de-repeats",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="balanced sample sets drawn per sample size for --de (default: %(default)s; "
+        "the study drew 10,000)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="WHERE",
+        help="where the networks train: 'local' (in this process, default), "
+        "'dask://HOST:PORT' or 'ray://HOST:PORT' (one network per trial; the workers "
+        "need this checkout on their PYTHONPATH); see sklearn_dgex.distributed",
+    )
+    parser.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0,
+        metavar="G",
+        help="GPUs reserved by each network on a cluster (default: %(default)s)",
+    )
+    parser.add_argument(
         "--quiet",
         action="store_true",
         help="no progress bars or log lines (the table is still written)",
@@ -285,6 +314,8 @@ def run_benchmark(preset, specs, data, args, *, log, progress, keep_predictions=
     started = time.perf_counter()
     n_boot = args.n_boot or preset.n_boot
     interrupt = _Interrupt()
+    if args.scheduler != "local":
+        specs = _run_networks_on_cluster(run, preset, specs, data, args, n_boot, log)
     with interrupt.installed(), torch_threads(preset.torch_threads), progress(specs) as model_bar:
         for spec in specs:
             model_bar.set_description(f"{spec.name:<20}")
@@ -325,6 +356,44 @@ def run_benchmark(preset, specs, data, args, *, log, progress, keep_predictions=
     add_genes_beating_linear(run.results)
     run.wall_time_s = time.perf_counter() - started
     return run
+
+
+def _run_networks_on_cluster(run, preset, specs, data, args, n_boot, log):
+    """Fit the baselines here, then the networks as one trial each on ``args.scheduler``.
+
+    Returns the specs left to run in this process (none). Progress bars cannot
+    cross processes, so the networks report only when they are all done.
+    """
+    from joblib import Parallel, delayed
+
+    from sklearn_dgex.distributed import sweep_backend
+
+    baselines = [spec for spec in specs if not spec.is_network]
+    networks = [spec for spec in specs if spec.is_network]
+    for spec in baselines:
+        params = model_params(spec, preset, data, args)
+        run.results.append(
+            fit_and_evaluate(
+                spec, params, data, n_boot=n_boot, seed=args.seed, keep_predictions=args.de
+            )
+        )
+    if networks and not run.threshold:
+        run.threshold = error_threshold(preset, run.results, data, log)
+    log(f"Sending {len(networks)} network(s) to {args.scheduler}")
+    with sweep_backend(args.scheduler, gpus_per_trial=args.gpus_per_trial):
+        run.results += Parallel(n_jobs=-1)(
+            delayed(fit_and_evaluate)(
+                spec,
+                model_params(spec, preset, data, args),
+                data,
+                n_boot=n_boot,
+                seed=args.seed,
+                threshold=run.threshold.get("value"),
+                keep_predictions=args.de,
+            )
+            for spec in networks
+        )
+    return []
 
 
 @contextmanager
@@ -559,6 +628,22 @@ def landmark_summary(match, shown=10):
     return text
 
 
+def differential_expression_report(run, data, out_dir, args):
+    """Write the DE-agreement tables and figures of the models' test predictions."""
+    from benchmarks import de_report
+
+    predictions = {r.model: r.predictions for r in run.results if r.predictions is not None}
+    result = de_report.run_de_report(
+        data.Y_test,
+        predictions,
+        out_dir,
+        n_repeats=args.de_repeats,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    )
+    return result.markdown
+
+
 def main(argv=None):
     """Run the benchmark; returns the exit status (0; 1 if a model failed; 130 on Ctrl-C)."""
     started = time.perf_counter()
@@ -570,7 +655,8 @@ def main(argv=None):
         return 0
     log = _quiet_log if args.quiet else _log
     try:
-        args.device = resolve_device(args.device)
+        if args.scheduler == "local":  # on a cluster each worker resolves its own device
+            args.device = resolve_device(args.device)
         preset = scaled_preset(get_preset(args.preset), args.device)
         specs = select_models(preset, args.models)
         out_dir = args.out or Path("bench_out") / preset.name
@@ -588,11 +674,21 @@ def main(argv=None):
     )
     if info.get("landmark_match"):
         log(landmark_summary(info["landmark_match"]))
-    run = run_benchmark(preset, specs, data, args, log=log, progress=Progress(not args.quiet))
+    run = run_benchmark(
+        preset,
+        specs,
+        data,
+        args,
+        log=log,
+        progress=Progress(not args.quiet),
+        keep_predictions=args.de,
+    )
     meta = run_meta(run, args, argv, specs)
     write_outputs(run, out_dir, meta, log, started=started)
     if run.results:
         print(report.markdown_table(run.results))
+    if args.de and run.results:
+        print(differential_expression_report(run, data, out_dir, args))
     log(f"Wrote results and figures to {out_dir}; {meta['wall_time_s']:.0f} s in all.")
     if run.error:
         print(
