@@ -231,9 +231,8 @@ _FITTERS = {
 
 
 def _evaluate(spec, fitted, data, *, n_boot, seed, threshold):
-    from sklearn_dgex.stats import bootstrap_ci
-
     from sklearn_dgex.metrics import epochs_to_threshold, per_gene_mae, per_sample_mae, rmse
+    from sklearn_dgex.stats import bootstrap_ci
 
     predictions, predict_time = _timed(lambda: _predict(fitted.model, data.X_test))
     val_predictions = _predict(fitted.model, data.X_val)
