@@ -27,6 +27,7 @@ from skorch.callbacks import GradientNormClipping
 from . import _callbacks, _reliability, persistence
 from . import _skorch_glue as glue
 from . import _small_data as small_data
+from .distributed import trial_scope
 from .metrics import epochs_to_threshold as _epochs_to_threshold
 
 # history_ keys, in the order a row shows them; skorch's "dur" is "epoch_time".
@@ -436,9 +437,11 @@ default=None
             if self._needs_shortcut(warm):
                 shortcut = self._fit_shortcut(*train)
                 train = (train[0], shortcut.Y_fit)
-            nets = self._train_nets(
-                train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
-            )
+            # On a Dask/Ray worker: the worker's share of threads, GPU cache freed around it.
+            with trial_scope(device):
+                nets = self._train_nets(
+                    train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
+                )
             if shortcut is not None and valid is not None:
                 blocks = _split_columns(Y.shape[1], self.n_target_splits)
                 small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
