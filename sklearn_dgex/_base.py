@@ -128,8 +128,9 @@ linear_shortcut : bool or "auto", default={linear_shortcut!r}
 
 n_ensemble : int, default={n_ensemble!r}
     Number of models, each with its own seeds (and validation split),
-    whose predictions are averaged. Costs ``n_ensemble`` times the
-    training time and memory.
+    whose predictions are averaged. Costs about ``n_ensemble`` times the
+    training time and memory. On small data 5 more than doubled the
+    networks' gain over ridge (user guide, "Small data").
 
 n_target_splits : int, default={n_target_splits!r}
     Number of networks, each trained on one contiguous block of targets
