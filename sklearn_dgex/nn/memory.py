@@ -141,6 +141,16 @@ class MemoryEstimate:
 def format_bytes(n_bytes):
     """Human-readable size with binary prefixes.
 
+    Parameters
+    ----------
+    n_bytes : int or float
+        A size in bytes.
+
+    Returns
+    -------
+    str
+        ``"512 B"``, ``"1.50 KiB"``, ... up to GiB.
+
     Examples
     --------
     >>> from sklearn_dgex.nn.memory import format_bytes
@@ -364,6 +374,11 @@ def max_batch_size_that_fits(
         The batch size, or 0 when not even one row fits (the parameters,
         gradients and optimizer state alone may exceed the budget).
 
+    See Also
+    --------
+    estimate_training_memory : The estimate at one batch size.
+    available_memory : The budget of a device.
+
     Examples
     --------
     >>> from torch import nn
@@ -398,6 +413,20 @@ def available_memory(device="cpu"):
     CUDA: what ``torch.cuda.mem_get_info`` reports free on the device. CPU:
     the kernel's ``MemAvailable`` (``/proc/meminfo``), else the physical
     memory.
+
+    Parameters
+    ----------
+    device : str or torch.device, default="cpu"
+        "cpu", "cuda" or "cuda:N".
+
+    Returns
+    -------
+    int
+        Free bytes.
+
+    See Also
+    --------
+    check_training_memory : Compare an estimate with this.
 
     Examples
     --------
@@ -442,6 +471,10 @@ def check_training_memory(
         With the estimate by component, the free memory, and the largest batch
         size that would fit (or, when none does, that the network itself is too
         large for the device).
+
+    See Also
+    --------
+    estimate_training_memory : The estimate alone.
 
     Examples
     --------
