@@ -6,6 +6,10 @@ Run ``python benchmarks/run.py`` (what ``make bench`` does) or pick a preset::
     python benchmarks/run.py --preset mlp-study --epochs 50
     python benchmarks/run.py --preset paper --device cuda --models 'T-D-GEX-1,CR-D-GEX-5'
     python benchmarks/run.py --data my.h5ad --landmarks my_landmarks.txt
+    python benchmarks/run.py --preset small-data --datasets bladderbatch
+
+``--preset small-data`` hands its other arguments to ``benchmarks/small_data.py``
+(5-fold cross-validation on small sets; ``--preset small-data --help`` lists them).
 
 Presets are data in ``benchmarks/presets.py``; the protocol (splits, what the
 validation split is used for, the error threshold) is in
@@ -38,6 +42,16 @@ from benchmarks._models import fit_and_evaluate, ridge_reference_rmse
 from benchmarks.presets import DEFAULT_PRESET, NETWORK_PROTOCOL, PRESETS, get_preset
 
 EXIT_FAILED = 1
+#: Presets with a protocol of their own: name -> (description, expected run time).
+#: ``--preset NAME`` hands every other argument to ``benchmarks/<name>.py``.
+HANDED_OFF_PRESETS = {
+    "small-data": (
+        "5-fold cross-validated MMAE of DGEXRegressor() and FlexibleMLPRegressor() at their "
+        "defaults beside RidgeCV, LinearRegression and KNN on bladderbatch (57 profiles) and "
+        "synthetic sets of 100, 300 and 1,000 profiles (benchmarks/small_data.py)",
+        "about 1 h on 2 CPU cores; --datasets synthetic-100 --folds 3: about 1 min",
+    ),
+}
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
@@ -52,12 +66,13 @@ def build_parser():
             "KNN on the synthetic default or on your own expression data."
         ),
         epilog="Presets: "
-        + "; ".join(f"{name} ({p.expected_runtime})" for name, p in PRESETS.items()),
+        + "; ".join(f"{name} ({p.expected_runtime})" for name, p in PRESETS.items())
+        + "".join(f"; {name} ({h[1]})" for name, h in HANDED_OFF_PRESETS.items()),
     )
     parser.add_argument(
         "--preset",
         default=DEFAULT_PRESET,
-        choices=sorted(PRESETS),
+        choices=sorted([*PRESETS, *HANDED_OFF_PRESETS]),
         help="what to run (default: %(default)s)",
     )
     parser.add_argument(
@@ -183,7 +198,28 @@ def list_presets():
     for name, preset in PRESETS.items():
         lines.append(f"{name}: {preset.description} [{preset.expected_runtime}]")
         lines.extend(f"    {spec.name} ({spec.kind})" for spec in preset.models)
+    for name, (description, runtime) in HANDED_OFF_PRESETS.items():
+        lines.append(f"{name}: {description} [{runtime}]")
     return "\n".join(lines)
+
+
+def handed_off_preset(argv):
+    """``(name, other arguments)`` when ``argv`` asks for a preset of :data:`HANDED_OFF_PRESETS`."""
+    finder = argparse.ArgumentParser(add_help=False)
+    finder.add_argument("--preset")
+    known, rest = finder.parse_known_args(argv)
+    if known.preset in HANDED_OFF_PRESETS:
+        return known.preset, rest
+    return None
+
+
+def run_handed_off(name, argv):
+    """Run ``benchmarks/<name>.py``'s ``main`` with ``argv``; returns the exit status."""
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{name.replace('-', '_')}")
+    module.main(argv, prog=f"benchmarks/run.py --preset {name}")
+    return 0
 
 
 def select_models(preset, pattern_text):
@@ -648,6 +684,9 @@ def main(argv=None):
     """Run the benchmark; returns the exit status (0; 1 if a model failed; 130 on Ctrl-C)."""
     started = time.perf_counter()
     argv = sys.argv[1:] if argv is None else list(argv)
+    handed_off = handed_off_preset(argv)
+    if handed_off:
+        return run_handed_off(*handed_off)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:

@@ -116,7 +116,7 @@ class FlexibleMLPRegressor(_BaseNetRegressor):
         n_iter_no_change=10,
         tol=1e-4,
         linear_shortcut="auto",
-        n_ensemble=1,
+        n_ensemble="auto",
         n_target_splits=1,
         target_scaling=True,
         input_scaling=True,

@@ -102,6 +102,7 @@ def test_restored_weights_are_those_of_the_best_epoch(small):
     # and the model in use is that of the epoch with the lowest validation loss.
     model = tiny_mlp(
         linear_shortcut=True,
+        n_ensemble=1,
         lr=0.05,
         optimizer="sgd",
         momentum=0.9,
@@ -269,12 +270,39 @@ def test_auto_turns_the_shortcut_on_for_few_samples_per_feature():
 def test_auto_settings_without_the_shortcut_are_the_historical_defaults():
     params = FlexibleMLPRegressor().get_params()
     large = small_data.resolve_settings(params, n_samples=6000, n_features=942)
-    assert large == small_data.Settings(False, False, 50, 64)
+    assert large == small_data.Settings(False, False, 50, 64, 1)
     small = small_data.resolve_settings(params, n_samples=300, n_features=942)
     assert small.linear_shortcut and small.early_stopping and small.max_epochs == 200
     assert small.batch_size == 8  # 270 training rows / 32 batches, at least 8
-    explicit = {**params, "early_stopping": False, "max_epochs": 7, "batch_size": 5}
-    assert small_data.resolve_settings(explicit, 300, 942) == small_data.Settings(True, False, 7, 5)
+    assert small.n_ensemble == 5
+    explicit = {
+        **params,
+        "early_stopping": False,
+        "max_epochs": 7,
+        "batch_size": 5,
+        "n_ensemble": 2,
+    }
+    expected = small_data.Settings(True, False, 7, 5, 2)
+    assert small_data.resolve_settings(explicit, 300, 942) == expected
+
+
+@pytest.mark.parametrize("make", TINY)
+def test_auto_ensemble_is_five_members_with_the_shortcut_and_one_without(make, small):
+    X, Y, *_ = small
+    with_shortcut = make(linear_shortcut=True, max_epochs=1).fit(X, Y)
+    assert len(with_shortcut.ensemble_) == small_data.SMALL_DATA_ENSEMBLE == 5
+    without = make(linear_shortcut=False, max_epochs=1).fit(X, Y)
+    assert len(without.ensemble_) == 1
+
+
+def test_warm_start_keeps_the_number_of_members(small):
+    X, Y, *_ = small
+    model = tiny_mlp(linear_shortcut=True, n_ensemble=2, max_epochs=1, warm_start=True)
+    model.fit(X, Y).set_params(n_ensemble="auto").fit(X, Y)
+    assert len(model.ensemble_) == 2
+    with pytest.raises(ValueError, match="n_ensemble=3 cannot change in a warm_start"):
+        model.set_params(n_ensemble=3).fit(X, Y)
+    assert len(model.ensemble_) == 2
 
 
 def test_shortcut_off_keeps_the_study_networks(small):
@@ -284,7 +312,7 @@ def test_shortcut_off_keeps_the_study_networks(small):
     assert model.n_parameters_ == expected and not model.linear_shortcut_
     assert type(model.net_.module_) is DGEXNet and model.shortcut_alpha_ is None
     # The shortcut adds no trainable parameter: the same network inside.
-    with_shortcut = tiny_dgex(linear_shortcut=True, max_epochs=1).fit(X, Y)
+    with_shortcut = tiny_dgex(linear_shortcut=True, n_ensemble=1, max_epochs=1).fit(X, Y)
     assert with_shortcut.n_parameters_ == expected
     assert type(with_shortcut.net_.module_.inner) is DGEXNet
 
