@@ -144,7 +144,6 @@ def _mlp(**params):
     return FlexibleMLPRegressor(device="cpu", random_state=0, **params)
 
 
-
 #: name -> factory(**network_params); baselines ignore the network parameters.
 MODELS = {
     "RidgeCV (scaled)": lambda **_: _ridge_scaled(),

@@ -172,8 +172,7 @@ def test_gct13_written_by_spec_reads_back(tmp_path, data, gene_meta, sample_meta
 def test_gct12_reads(tmp_path):
     path = tmp_path / "v12.gct"
     path.write_text(
-        "#1.2\n2\t3\nName\tDescription\ts1\ts2\ts3\n"
-        "g1\ttumor protein\t1\t2\t3\ng2\tna\t4\t5\tna\n"
+        "#1.2\n2\t3\nName\tDescription\ts1\ts2\ts3\ng1\ttumor protein\t1\t2\t3\ng2\tna\t4\t5\tna\n"
     )
     read, meta = read_gct(path, return_meta=True)
     assert read.shape == (3, 2) and read.loc["s2", "g2"] == 5 and np.isnan(read.loc["s3", "g2"])
