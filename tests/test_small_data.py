@@ -14,8 +14,8 @@ from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
 from sklearn_dgex import _small_data as small_data
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.metrics import mmae
-from sklearn_dgex.nn import DGEXNet, FlexibleMLP, budget
-from sklearn_dgex.nn.shortcut import LinearShortcut, output_linear
+from sklearn_dgex.nn import DGEXNet, FlexibleMLP, LinearShortcut, budget
+from sklearn_dgex.nn.shortcut import output_linear
 
 
 def tiny_dgex(**params):

@@ -1,4 +1,4 @@
-"""PyTorch modules of sklearn-dgex: TAAF, the D-GEX networks and the flexible MLP.
+"""PyTorch modules of sklearn-dgex: TAAF, the D-GEX networks, the flexible MLP, the shortcut.
 
 This subpackage imports torch only and knows nothing of scikit-learn; the
 estimators in :mod:`sklearn_dgex` build their networks from it.
@@ -8,6 +8,7 @@ from . import budget
 from .budget import STUDY_WIDTHS, count_neurons, count_parameters, dense_budget, solve_width
 from .dgex import ARCHITECTURES, DGEXNet
 from .mlp import FlexibleMLP
+from .shortcut import LinearShortcut
 from .taaf import (
     ACTIVATIONS,
     TAAF,
@@ -25,6 +26,7 @@ __all__ = [
     "TAAF",
     "DGEXNet",
     "FlexibleMLP",
+    "LinearShortcut",
     "TowerLinear",
     "budget",
     "count_neurons",

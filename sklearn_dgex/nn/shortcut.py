@@ -107,8 +107,7 @@ class LinearShortcut(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from sklearn_dgex.nn import FlexibleMLP
-    >>> from sklearn_dgex.nn.shortcut import LinearShortcut
+    >>> from sklearn_dgex.nn import FlexibleMLP, LinearShortcut
     >>> W, b = torch.randn(4, 3), torch.randn(3)
     >>> net = LinearShortcut(FlexibleMLP(4, 3, hidden_layer_sizes=(8,)), 4, 3, weight=W, bias=b)
     >>> x = torch.randn(5, 4)
