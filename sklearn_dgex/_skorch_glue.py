@@ -28,11 +28,13 @@ import math
 import re
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback, EarlyStopping, EpochTimer, LRScheduler
+from skorch.utils import TeeGenerator
 
 # --------------------------------------------------------------------------
 # One source of truth: the D-GEX study's stepped learning-rate schedule
@@ -137,6 +139,32 @@ def optimizer_spec(name, *, weight_decay, momentum):
         kwargs["momentum"] = momentum
     kwargs["fused" if name in _FUSED_OPTIMIZERS else "foreach"] = True
     return cls, kwargs
+
+
+#: CPU feature flags of native bf16 arithmetic; without them torch emulates bf16 matmuls.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16():
+    """Whether the CPU has native bf16 instructions (Linux; None where unknown)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return None
+    return any(flag in flags.split() for flag in BF16_CPU_FLAGS)
+
+
+def warn_if_bf16_is_emulated():
+    """Warn that bf16 autocast will be slower than float32 on a CPU without bf16 units."""
+    if cpu_has_bf16() is False:
+        warnings.warn(
+            "precision='bf16' on a CPU without bf16 instructions (avx512_bf16 / amx_bf16): "
+            "torch emulates bf16 matmuls, which measured 15 to 50 times slower than "
+            "float32 on such a CPU (benchmarks/perf.py). Use precision='float32' here.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def loss_class(name):
@@ -320,8 +348,38 @@ class InMemoryNet(NeuralNetRegressor):
         return np.random.default_rng([self.shuffle_seed, len(self.history)])
 
     def _autocast(self):
+        # Entering even a disabled torch.autocast costs tens of microseconds per batch.
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
         device_type = torch.device(self.device).type
-        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+
+    def initialize(self):
+        super().initialize()
+        if self.precision == "bf16" and torch.device(self.device).type == "cpu":
+            warn_if_bf16_is_emulated()
+        return self
+
+    def _set_training(self, training=True):
+        # skorch calls this before every batch, and Module.train walks every
+        # submodule; per-batch overhead that only matters when the mode changes.
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
+
+    def train_step(self, batch, **fit_params):
+        # skorch's train_step passes a closure and a step accumulator to
+        # optimizer.step, which only optimizers that re-evaluate the loss (LBFGS)
+        # need; none of ours does. The same steps, without that per-batch cost.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self._step_optimizer(None)
+        return step
 
     def infer(self, x, **fit_params):
         with self._autocast():
