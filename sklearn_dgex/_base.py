@@ -41,6 +41,10 @@ _HISTORY_KEYS = {
     "dur": "epoch_time",
     "train_time": "train_time",
 }
+#: Rows standardised and predicted at a time by ``predict``: a multiple of the
+#: prediction batch, so that the networks see the batches of one whole pass and
+#: the predictions are those of predicting all rows at once, bit for bit.
+PREDICT_CHUNK_ROWS = 4 * glue.PREDICT_BATCH_SIZE
 _DEFAULT_VALIDATION_FRACTION = 0.1
 
 
@@ -431,6 +435,7 @@ default=None
         device = glue.resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
         self._settings = self._resolve_settings(X.shape, warm)
+        _reliability.refuse_if_too_large(self, *X.shape, Y.shape[1])
         checkpoints = self._open_checkpoints(X, Y, validation, warm)
         member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
         members, shortcut = [], None
@@ -474,15 +479,28 @@ default=None
         check_is_fitted(self)
         _reliability.check_real_numbers(X, "X")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        X = _standardize(X, self.input_mean_, self.input_scale_)
-        members = getattr(self, "ensemble_", [self.nets_])
-        Y = np.concatenate([net.predict(X) for net in members[0]], axis=1).astype(np.float64)
-        for nets in members[1:]:
-            Y += np.concatenate([net.predict(X) for net in nets], axis=1)
-        Y /= len(members)
+        # One float64 result written chunk by chunk: predicting many rows holds
+        # neither a standardised float32 copy of all of X nor float32 copies of
+        # every network's output, only those of one chunk.
+        Y = np.empty((len(X), self.n_outputs_), dtype=np.float64)
+        for start in range(0, len(X), PREDICT_CHUNK_ROWS):
+            rows = slice(start, start + PREDICT_CHUNK_ROWS)
+            self._predict_scaled(X[rows], out=Y[rows])
         Y *= self.target_scale_
         Y += self.target_mean_
         return Y.ravel() if self._target_is_1d else Y
+
+    def _predict_scaled(self, X, out):
+        """Mean over ensemble members of the standardised predictions of ``X``, into ``out``."""
+        X = _standardize(X, self.input_mean_, self.input_scale_)
+        members = getattr(self, "ensemble_", [self.nets_])
+        for index, nets in enumerate(members):
+            Y = np.concatenate([net.predict(X) for net in nets], axis=1)
+            if index == 0:
+                out[...] = Y
+            else:
+                out += Y
+        out /= len(members)
 
     def epochs_to_threshold(self, threshold, metric="valid_rmse"):
         """First epoch (1-based) at which ``history_[metric]`` reached ``threshold``.

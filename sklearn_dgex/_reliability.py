@@ -301,6 +301,40 @@ def _advice(estimator, fitting, fixed_bytes):
     )
 
 
+def refuse_if_too_large(estimator, n_samples, n_in, n_out):
+    """Raise :class:`TrainingOutOfMemoryError` before training when it cannot fit.
+
+    Compares the estimate of :mod:`sklearn_dgex.nn.memory` (one network at the
+    fit's batch size, plus the float32 training data on the device) with the
+    device's usable memory, so that a configuration far too large for the
+    device is refused in milliseconds, before any of it is allocated. The
+    estimate leaves out allocator overhead, so it refuses only what cannot fit;
+    what fits by a thin margin may still run out, and is then explained by
+    :func:`explain_out_of_memory`.
+    """
+    device = glue.resolve_device(estimator.device)
+    batch_size = _resolved(estimator, "batch_size")
+    module = _first_network_on_meta(estimator, n_in, n_out)
+    options = {"momentum": estimator.momentum} if estimator.optimizer in ("sgd", "rmsprop") else {}
+    estimate = memory.estimate_training_memory(
+        module, batch_size, estimator.optimizer, estimator.precision, **options
+    )
+    data_bytes = 4 * n_samples * (n_in + n_out)
+    usable = _usable_memory(device)
+    if estimate.total + data_bytes <= usable:
+        return estimate
+    fitting = memory.max_batch_size_that_fits(
+        module, max(usable - data_bytes, 0), estimator.optimizer, estimator.precision, **options
+    )
+    raise TrainingOutOfMemoryError(
+        f"{type(estimator).__name__} would run out of memory: training one network needs "
+        f"about {memory.format_bytes(estimate.total)} at batch_size={batch_size}, plus "
+        f"{memory.format_bytes(data_bytes)} for the training data, but only about "
+        f"{memory.format_bytes(usable)} is usable on {device}. "
+        f"{_advice(estimator, fitting, estimate.fixed)}\n{estimate}"
+    )
+
+
 def explain_out_of_memory(estimator, exc, y):
     """A :class:`TrainingOutOfMemoryError` for ``exc`` with the estimate and advice."""
     batch_size = _resolved(estimator, "batch_size")

@@ -193,10 +193,12 @@ def test_out_of_memory_gives_the_estimate_and_a_batch_size_that_fits(
         model.fit(X, Y)
     assert isinstance(info.value, torch.OutOfMemoryError)  # either except clause catches it
     message = str(info.value)
-    assert f"{type(model).__name__} ran out of memory while training (batch_size=16" in message
+    # Refused before training (issue 7): the injected error is never reached.
+    assert f"{type(model).__name__} would run out of memory: training one network" in message
+    assert "at batch_size=16" in message
     assert "batch_size=5 would fit" in message
     assert memory.format_bytes(_estimate(model, BATCH).total) in message
-    assert "Training memory (" in message and "Original error: CUDA out of memory" in message
+    assert "Training memory (" in message and "Original error" not in message
     assert not hasattr(model, "n_features_in_")
 
 

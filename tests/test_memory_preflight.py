@@ -1,0 +1,41 @@
+"""fit refuses a configuration that cannot fit in memory before allocating it."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_dgex import DGEXRegressor, _reliability
+from sklearn_dgex.nn import memory
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((32, 10)).astype(np.float32), rng.standard_normal((32, 6))
+
+
+def test_fit_refuses_early_with_the_estimate_and_a_batch_size_that_fits(monkeypatch):
+    X, Y = _data()
+    estimator = DGEXRegressor(arch="dense", width=64, batch_size=32, max_epochs=1, device="cpu")
+    with torch.device("meta"):
+        net = _reliability._first_network_on_meta(estimator, 10, 6)
+    needed = memory.estimate_training_memory(net, 32, "nadam").total + 4 * 32 * 16
+    budget = memory.estimate_training_memory(net, 8, "nadam").total + 4 * 32 * 16
+    assert budget < needed
+    monkeypatch.setattr(memory, "available_memory", lambda device: budget)
+    built = []
+    monkeypatch.setattr(
+        _reliability.glue.InMemoryNet, "initialize", lambda self: built.append(self)
+    )
+    with pytest.raises(MemoryError, match=r"would run out of memory.*batch_size=(8|9) would fit"):
+        estimator.fit(X, Y)
+    assert built == []  # refused before any network was built
+    assert not hasattr(estimator, "nets_")
+
+
+def test_fit_that_fits_is_not_refused(monkeypatch):
+    X, Y = _data()
+    calls = []
+    original = _reliability.refuse_if_too_large
+    monkeypatch.setattr(_reliability, "refuse_if_too_large", lambda *a: calls.append(original(*a)))
+    DGEXRegressor(arch="dense", width=8, max_epochs=1, device="cpu").fit(X, Y)
+    assert len(calls) == 1 and calls[0].total > 0
