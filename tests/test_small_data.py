@@ -374,3 +374,43 @@ def test_benchmark_cross_validates_networks_beside_the_baselines():
     assert mlp["linear_shortcut"]  # 40 profiles of 30 landmarks: the shortcut is on
     table = format_table(rows)
     assert "FlexibleMLP" in table and "RidgeCV" in table
+
+
+def test_benchmark_reports_float32_rounding_as_a_tie():
+    from benchmarks.small_data import TIE_TOLERANCE, comparison_with_ridge
+
+    assert comparison_with_ridge(0.3859 + 1e-9, 0.3859).startswith("= (+1.00e-09)")
+    assert comparison_with_ridge(0.3446, 0.3589).startswith("< (-1.43e-02)")
+    assert comparison_with_ridge(0.3859 * (1 + 2 * TIE_TOLERANCE), 0.3859).startswith(">")
+
+
+def test_run_py_hands_the_small_data_preset_to_its_script(capsys):
+    from benchmarks import run
+
+    assert run.handed_off_preset(["--preset", "small-data", "--folds", "2"]) == (
+        "small-data",
+        ["--folds", "2"],
+    )
+    assert run.handed_off_preset(["--preset", "smoke"]) is None
+    assert "small-data" in run.list_presets()
+    status = run.main(
+        [
+            "--preset",
+            "small-data",
+            "--datasets",
+            "synthetic-40",
+            "--n-landmarks",
+            "30",
+            "--n-targets",
+            "6",
+            "--folds",
+            "2",
+            "--models",
+            "RidgeCV (scaled),FlexibleMLP x1",
+            "--set",
+            "hidden_layer_sizes=[8]",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert all(name in printed for name in ("synthetic-40", "FlexibleMLP x1", "RidgeCV (scaled)"))
