@@ -330,7 +330,10 @@ def time_estimator(network, shape, arrays, device, precision="float32"):
         **network.estimator_kwargs, **training_settings(shape, device, precision)
     )
     started = clock()
-    estimator.fit(X, Y)
+    with warnings.catch_warnings():
+        # Emulated bf16 is timed on purpose; the report says so in its own words.
+        warnings.filterwarnings("ignore", "precision='bf16' on a CPU without bf16")
+        estimator.fit(X, Y)
     synchronize(device)
     return clock() - started
 
@@ -560,13 +563,13 @@ def bench_dgex(report, shape, device, rounds, gflops, *, with_bf16):
             {name: statistics.median(rates[name]) for name in (HAND, HAND_FUSED, estimator)},
             gflops,
         )
-        for name in (HAND, estimator):
-            report.check(
-                f"{shape.name} {network.label}: {name} FLOP rate / large matmul",
-                fractions[name],
-                TARGET_FLOP_FRACTION,
-                applies=shape.name == "representative",
-            )
+        # The target is the package's training FLOP rate; the hand loops' are printed above.
+        report.check(
+            f"{shape.name} {network.label}: {estimator} FLOP rate / large matmul",
+            fractions[estimator],
+            TARGET_FLOP_FRACTION,
+            applies=shape.name == "representative",
+        )
         print_memory(report, network, shape)
         if bf16:
             report_bf16(report, network, shape, data, rates)
