@@ -49,7 +49,8 @@ HANDED_OFF_PRESETS = {
         "5-fold cross-validated MMAE of DGEXRegressor() and FlexibleMLPRegressor() at their "
         "defaults beside RidgeCV, LinearRegression and KNN on bladderbatch (57 profiles) and "
         "synthetic sets of 100, 300 and 1,000 profiles (benchmarks/small_data.py)",
-        "about 1 h on 2 CPU cores; --datasets synthetic-100 --folds 3: about 1 min",
+        "about 50 min of one CPU core (measured: 18 + 34 min in two processes); "
+        "--datasets synthetic-100 --folds 3: about 1 min",
     ),
 }
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
