@@ -10,7 +10,8 @@ network and change how skorch trains only by overriding single hooks of
   ``DataLoader`` or collate cost per batch.
 - ``run_single_epoch``: the epoch's loss is accumulated on the device and read
   once per epoch, so a GPU is not synchronised after every batch.
-- ``infer``: bf16 autocast for ``precision="bf16"``.
+- ``infer`` and ``train_step``: bf16 autocast for ``precision="bf16"``, TF32
+  matmuls on CUDA for ``precision="tf32"``.
 - ``evaluation_step``: prediction batches are zero-padded to a multiple of
   :data:`PREDICT_ROW_MULTIPLE` rows, which makes every row's prediction
   independent of how the rows were batched (see the function's comment).
@@ -167,6 +168,21 @@ def warn_if_bf16_is_emulated():
         )
 
 
+@contextlib.contextmanager
+def tf32_matmuls():
+    """Let CUDA float32 matmuls run on TF32 tensor cores for the duration (then restore).
+
+    TF32 keeps float32's range with a 10-bit mantissa: on an A100 or H100 its
+    matmuls run several times faster than full float32. No effect on a CPU.
+    """
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def loss_class(name):
     """Return the torch criterion class of a loss name ("mae", "mse", "huber")."""
     return _LOSSES[name]
@@ -304,7 +320,8 @@ class InMemoryNet(NeuralNetRegressor):
 
     Parameters beyond skorch's
     --------------------------
-    precision : {"float32", "bf16"}
+    precision : {"float32", "tf32", "bf16"}
+        "tf32" lets CUDA float32 matmuls use TF32 (forward and backward);
         "bf16" runs forward passes under bf16 autocast (CPU or CUDA).
     shuffle_seed : int or None
         Seed of the per-epoch permutations of the training rows.
@@ -354,6 +371,10 @@ class InMemoryNet(NeuralNetRegressor):
         device_type = torch.device(self.device).type
         return torch.autocast(device_type, dtype=torch.bfloat16)
 
+    def _matmul_precision(self):
+        # Around whole steps: the backward pass's matmuls run outside infer.
+        return tf32_matmuls() if self.precision == "tf32" else contextlib.nullcontext()
+
     def initialize(self):
         super().initialize()
         if self.precision == "bf16" and torch.device(self.device).type == "cpu":
@@ -371,7 +392,8 @@ class InMemoryNet(NeuralNetRegressor):
         # optimizer.step, which only optimizers that re-evaluate the loss (LBFGS)
         # need; none of ours does. The same steps, without that per-batch cost.
         self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
+        with self._matmul_precision():
+            step = self.train_step_single(batch, **fit_params)
         self.notify(
             "on_grad_computed",
             named_parameters=TeeGenerator(self.get_all_learnable_params()),
@@ -382,7 +404,7 @@ class InMemoryNet(NeuralNetRegressor):
         return step
 
     def infer(self, x, **fit_params):
-        with self._autocast():
+        with self._autocast(), self._matmul_precision():
             y_pred = super().infer(x, **fit_params)
         return y_pred.float()
 

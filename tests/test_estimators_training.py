@@ -194,6 +194,33 @@ def test_refit_without_warm_start_starts_over(expression):
     assert model.net_ is not net and len(model.history_) == 2
 
 
+def test_tf32_precision_holds_for_forward_backward_and_predict_then_restores(
+    expression, monkeypatch
+):
+    X, Y = expression
+    forward, backward = [], []
+    linear_forward = torch.nn.Linear.forward
+
+    def spy(self, x):
+        if x.device.type != "meta":  # not the memory check before training
+            forward.append(torch.backends.cuda.matmul.allow_tf32)
+        out = linear_forward(self, x)
+        if out.requires_grad:
+            out.register_hook(lambda grad: backward.append(torch.backends.cuda.matmul.allow_tf32))
+        return out
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", spy)
+    model = tiny_mlp(precision="tf32", max_epochs=2, linear_shortcut=False).fit(X, Y)
+    assert forward and all(forward) and backward and all(backward)
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+    forward.clear()
+    tf32_prediction = model.predict(X)
+    assert forward and all(forward) and torch.backends.cuda.matmul.allow_tf32 is False
+    # TF32 is a CUDA feature: on a CPU the model is the float32 one, bit for bit.
+    float32 = tiny_mlp(precision="float32", max_epochs=2, linear_shortcut=False).fit(X, Y)
+    np.testing.assert_array_equal(tf32_prediction, float32.predict(X))
+
+
 @pytest.mark.parametrize("make", [tiny_dgex, tiny_mlp])
 def test_bf16_precision_trains_on_cpu(make, expression):
     X, Y = expression

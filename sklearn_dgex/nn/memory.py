@@ -50,7 +50,7 @@ OPTIMIZER_STATE = {
     "rmsprop": (1, 1),  # square_avg; step (+ momentum_buffer, + grad_avg when centered)
     "adagrad": (1, 1),  # sum; step
 }
-PRECISIONS = ("float32", "bf16")
+PRECISIONS = ("float32", "tf32", "bf16")  # TF32 matmuls keep float32 tensors
 _SCALAR_STATE_BYTES = 4
 
 # The functions torch's CPU and CUDA autocast run in bf16 that a dense network uses;
@@ -293,8 +293,9 @@ def estimate_training_memory(
         Rows per training batch.
     optimizer : {"adam", "adamw", "nadam", "sgd", "rmsprop", "adagrad"}, default="adam"
         The optimizer, whose state is ``OPTIMIZER_STATE[optimizer]``.
-    precision : {"float32", "bf16"}, default="float32"
-        "bf16" is bf16 autocast (float32 master weights).
+    precision : {"float32", "tf32", "bf16"}, default="float32"
+        "bf16" is bf16 autocast (float32 master weights); "tf32" needs
+        what "float32" needs.
     momentum : float, default=0.0
         Momentum of "sgd" or "rmsprop"; non-zero adds one buffer per parameter.
     centered : bool, default=False
