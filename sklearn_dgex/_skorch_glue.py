@@ -323,13 +323,27 @@ class InMemoryNet(NeuralNetRegressor):
     precision : {"float32", "tf32", "bf16"}
         "tf32" lets CUDA float32 matmuls use TF32 (forward and backward);
         "bf16" runs forward passes under bf16 autocast (CPU or CUDA).
+    compile_module : bool
+        Run the training forward passes through ``torch.compile(module_)``
+        (the same parameters; ``module_`` itself stays the plain module, so
+        weights, checkpoints and pickles are unchanged). Not skorch's
+        ``compile``, which replaces ``module_`` by the compiled wrapper.
     shuffle_seed : int or None
         Seed of the per-epoch permutations of the training rows.
     """
 
-    def __init__(self, module, *args, precision="float32", shuffle_seed=None, **kwargs):
+    def __init__(
+        self,
+        module,
+        *args,
+        precision="float32",
+        compile_module=False,
+        shuffle_seed=None,
+        **kwargs,
+    ):
         super().__init__(module, *args, **kwargs)
         self.precision = precision
+        self.compile_module = compile_module
         self.shuffle_seed = shuffle_seed
 
     @property
@@ -405,8 +419,26 @@ class InMemoryNet(NeuralNetRegressor):
 
     def infer(self, x, **fit_params):
         with self._autocast(), self._matmul_precision():
-            y_pred = super().infer(x, **fit_params)
+            if self.compile_module and self.module_.training:
+                y_pred = self._compiled_module()(x, **fit_params)
+            else:
+                y_pred = super().infer(x, **fit_params)
         return y_pred.float()
+
+    def _compiled_module(self):
+        # Made on first use and again whenever module_ is another object (a
+        # re-initialised net); only training passes use it, so prediction
+        # does not pay for a second compilation.
+        cached = self.__dict__.get("_compiled")
+        if cached is None or cached[0] is not self.module_:
+            cached = (self.module_, torch.compile(self.module_))
+            self._compiled = cached
+        return cached[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_compiled", None)  # compiled code does not pickle; made again on use
+        return state
 
     def evaluation_step(self, batch, training=False):
         # CPU matmul kernels treat the rows of a partial tile differently, so a

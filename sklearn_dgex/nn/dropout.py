@@ -96,7 +96,15 @@ class FastDropout(nn.Dropout):
     """
 
     def forward(self, x):
-        fast = self.training and self.p > 0 and x.device.type == "cpu" and not self.inplace
+        # Under torch.compile, torch's own dropout: the compiler fuses it, and
+        # the 64-bit random words of keep_mask do not trace.
+        fast = (
+            self.training
+            and self.p > 0
+            and x.device.type == "cpu"
+            and not self.inplace
+            and not torch.compiler.is_compiling()
+        )
         if not fast or round((1 - self.p) * _LEVELS) == 0:
             return F.dropout(x, self.p, self.training, self.inplace)
         return x * keep_mask(x.shape, self.p, dtype=x.dtype, device=x.device)
