@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex._skorch_glue import BF16_CPU_FLAGS, cpu_flags
 from sklearn_dgex.nn import DGEXNet, FlexibleMLP, TowerLinear, dense_budget, solve_width
 from sklearn_dgex.nn.memory import estimate_training_memory, format_bytes
 
@@ -114,18 +115,6 @@ SMOKE_SHAPE = Shape("smoke", 20, 30, (16, 16), batch_size=16, n_rows=64, epochs=
 # ----------------------------------------------------------------------------
 # The machine
 # ----------------------------------------------------------------------------
-def cpu_flags():
-    """The CPU's feature flags from /proc/cpuinfo (empty where it does not exist)."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -138,8 +127,8 @@ def cpu_model():
 
 
 def bf16_instructions():
-    """The CPU's bf16 instruction sets, e.g. ``["avx512_bf16", "amx_bf16"]``."""
-    return sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "avx_vnni_bf16", "avx_ne_convert"})
+    """The CPU's bf16 matmul instruction sets, e.g. ``["amx_bf16", "avx512_bf16"]``."""
+    return sorted((cpu_flags() or set()) & set(BF16_CPU_FLAGS))
 
 
 def machine_report(device):

@@ -146,14 +146,20 @@ def optimizer_spec(name, *, weight_decay, momentum):
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def cpu_has_bf16():
-    """Whether the CPU has native bf16 instructions (Linux; None where unknown)."""
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (None where it cannot be read)."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+            flags = next((line for line in cpuinfo if line.startswith("flags")), None)
     except OSError:
         return None
-    return any(flag in flags.split() for flag in BF16_CPU_FLAGS)
+    return None if flags is None else set(flags.split(":", 1)[1].split())
+
+
+def cpu_has_bf16():
+    """Whether the CPU has native bf16 instructions (Linux; None where unknown)."""
+    flags = cpu_flags()
+    return None if flags is None else bool(flags & set(BF16_CPU_FLAGS))
 
 
 def warn_if_bf16_is_emulated():

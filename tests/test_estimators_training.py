@@ -243,6 +243,28 @@ def test_tf32_precision_holds_for_forward_backward_and_predict_then_restores(
     np.testing.assert_array_equal(tf32_prediction, float32.predict(X))
 
 
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ({"avx2", "avx512_bf16"}, True),
+        ({"avx2", "amx_bf16"}, True),
+        ({"avx2"}, False),
+        (None, None),  # no /proc/cpuinfo: unknown, no warning
+    ],
+)
+def test_bf16_on_a_cpu_warns_only_where_bf16_is_emulated(flags, native, expression, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(glue, "cpu_flags", lambda: flags)
+    assert glue.cpu_has_bf16() is native
+    X, Y = expression
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_mlp(precision="bf16", max_epochs=1).fit(X, Y)
+    emulated = [w for w in caught if "without bf16 instructions" in str(w.message)]
+    assert bool(emulated) is (native is False)
+
+
 @pytest.mark.parametrize("make", [tiny_dgex, tiny_mlp])
 def test_bf16_precision_trains_on_cpu(make, expression):
     X, Y = expression
