@@ -5,10 +5,10 @@ at their defaults beside RidgeCV, LinearRegression and KNN, on the real
 bladderbatch microarrays (57 profiles, the L1000 landmarks they measure ->
 every other gene) and on synthetic sets of 100, 300 and 1,000 profiles::
 
-    python benchmarks/small_data.py                        # everything (tens of minutes on 2 cores)
+    python benchmarks/small_data.py                        # everything (about 50 min on one core)
     python benchmarks/small_data.py --datasets synthetic-100 --folds 3
     python benchmarks/run.py --preset small-data           # the same, through run.py
-    python benchmarks/small_data.py --models 'RidgeCV*,FlexibleMLP*'   # and single models
+    python benchmarks/small_data.py --models 'RidgeCV*,FlexibleMLP*'   # and n_ensemble=1
     python benchmarks/small_data.py --set lr=3e-4        # a network parameter for both networks
 
 Every model sees the same folds (``KFold(5, shuffle=True, random_state=0)``)
@@ -282,7 +282,7 @@ def build_parser(prog="benchmarks/small_data.py"):
         action="append",
         default=[],
         metavar="PARAM=VALUE",
-        help="network parameter for both networks (JSON value), e.g. n_ensemble=5; repeatable",
+        help="network parameter for both networks (JSON value), e.g. n_ensemble=1; repeatable",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", default=None, help="folder for small_data.csv / .json")
