@@ -263,7 +263,7 @@ PRESETS = {
             epochs=40,
             network_defaults=REDUCED_DGEX_TRAINING,
             n_boot=10_000,
-            expected_runtime="about 4 min on 2 CPU cores (235 s of CPU time measured)",
+            expected_runtime="about 3 min on 2 idle CPU cores (160 s measured)",
         ),
         Preset(
             name="mlp-study",
