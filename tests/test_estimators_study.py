@@ -3,24 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from study_tables import TABLE_1
 
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
 from sklearn_dgex._base import _split_sizes
 from sklearn_dgex._skorch_glue import DGEX_STUDY_LR_STEPS, StepMultiplier
 from sklearn_dgex.nn import budget
-
-# Table 1 of the D-GEX tower study: towers -> (neurons per tower, neurons, parameters).
-TABLE_1 = {
-    1: (10000, 34759, 257149036),
-    2: (7227, 48121, 257119561),
-    3: (5941, 58228, 257068283),
-    4: (5157, 66643, 256997503),
-    5: (4615, 73984, 256977621),
-    6: (4211, 80557, 256953201),
-    8: (3637, 92047, 256729407),
-    10: (3242, 102019, 256587674),
-    12: (2948, 110887, 256374168),
-}
 
 
 def study_dgex(arch, towers):

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 import torch
+from study_tables import TABLE_1
 
 from sklearn_dgex.nn import DGEXNet
 from sklearn_dgex.nn.budget import (
@@ -16,18 +17,6 @@ from sklearn_dgex.nn.budget import (
 
 N_IN, N_OUT = 942, 4759
 
-# Table 1 of 003_33d9f3b100dac700.txt: towers -> (neurons/tower, neurons, parameters).
-TABLE_1 = {
-    1: (10000, 34759, 257149036),
-    2: (7227, 48121, 257119561),
-    3: (5941, 58228, 257068283),
-    4: (5157, 66643, 256997503),
-    5: (4615, 73984, 256977621),
-    6: (4211, 80557, 256953201),
-    8: (3637, 92047, 256729407),
-    10: (3242, 102019, 256587674),
-    12: (2948, 110887, 256374168),
-}
 STUDY_ARCHS = {"T": ("tower", False), "C": ("checkerboard", False)}
 STUDY_ARCHS |= {"TR": ("tower", True), "CR": ("checkerboard", True)}
 
