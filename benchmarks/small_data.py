@@ -253,6 +253,12 @@ def comparison_with_ridge(mmae, ridge_mmae):
 
 
 # ---------------------------------------------------------------------------- command line
+def parse_settings(items):
+    """``{"name": value}`` from ``--set name=value`` items (JSON values, else strings)."""
+    pairs = dict(item.split("=", 1) for item in items)
+    return {key: _parse_value(value) for key, value in pairs.items()}
+
+
 def _parse_value(text):
     try:
         return json.loads(text)
@@ -289,7 +295,8 @@ def build_parser(prog="benchmarks/small_data.py"):
     return parser
 
 
-def _selected_models(pattern):
+def selected_models(pattern):
+    """The model names of :data:`MODELS` that the comma-separated names or globs select."""
     patterns = [p.strip() for p in pattern.split(",") if p.strip()]
     names = [name for name in MODELS if any(fnmatch.fnmatch(name, p) for p in patterns)]
     if not names:
@@ -304,9 +311,8 @@ def main(argv=None, prog="benchmarks/small_data.py"):
         import torch
 
         torch.set_num_threads(args.threads)
-    models = _selected_models(args.models)
-    network_params = dict(item.split("=", 1) for item in args.set)
-    network_params = {key: _parse_value(value) for key, value in network_params.items()}
+    models = selected_models(args.models)
+    network_params = parse_settings(args.set)
     started = datetime.datetime.now().astimezone()
     print(
         f"small-data benchmark, {started:%Y-%m-%d %H:%M %Z}, {platform.platform()}, "

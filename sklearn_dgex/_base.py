@@ -19,7 +19,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import GradientNormClipping
@@ -29,6 +28,7 @@ from . import _skorch_glue as glue
 from . import _small_data as small_data
 from .distributed import trial_scope
 from .metrics import epochs_to_threshold as _epochs_to_threshold
+from .nn.shortcut import LinearShortcut
 
 # history_ keys, in the order a row shows them; skorch's "dur" is "epoch_time".
 _HISTORY_KEYS = {
@@ -45,7 +45,6 @@ _HISTORY_KEYS = {
 #: prediction batch, so that the networks see the batches of one whole pass and
 #: the predictions are those of predicting all rows at once, bit for bit.
 PREDICT_CHUNK_ROWS = 4 * glue.PREDICT_BATCH_SIZE
-_DEFAULT_VALIDATION_FRACTION = 0.1
 
 
 # Shared docstring sections. Each estimator's docstring holds the markers
@@ -184,6 +183,14 @@ checkpoint_every : int, default={checkpoint_every!r}
 
 device : {{"auto", "cpu", "cuda"}} or "cuda:N", default={device!r}
     Where to train and predict; "auto" is "cuda" when torch sees a GPU.
+
+n_threads : int or "auto", default={n_threads!r}
+    Torch CPU threads while fitting and predicting; the caller's own
+    setting (``torch.get_num_threads()``) is restored afterwards. "auto":
+    one thread when a training step is small (batch rows times the
+    parameters of one network below 2**26), where a second thread gains
+    little and a thread waiting for a core that another process holds
+    slows training many-fold; otherwise torch's current number.
 
 precision : {{"float32", "tf32", "bf16"}}, default={precision!r}
     "tf32" lets float32 matmuls on CUDA use TF32 tensor cores (float32
@@ -333,6 +340,7 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "precision": [StrOptions({"float32", "tf32", "bf16"})],
         "compile": ["boolean"],
         "random_state": ["random_state"],
@@ -366,6 +374,7 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         checkpoint_dir,
         checkpoint_every,
         device,
+        n_threads,
         precision,
         compile,
         random_state,
@@ -395,6 +404,7 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.n_threads = n_threads
         self.precision = precision
         self.compile = compile
         self.random_state = random_state
@@ -449,34 +459,58 @@ default=None
         self._check_all_hyperparameters(X.shape[1], Y.shape[1])
         device = glue.resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
-        self._settings = self._resolve_settings(X.shape, warm)
+        self._settings = self._resolve_settings(X.shape, Y.shape[1], warm)
         _reliability.refuse_if_too_large(self, *X.shape, Y.shape[1])
         checkpoints = self._open_checkpoints(X, Y, validation, warm)
         member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
-        members, shortcut = [], None
+        self._announce(device)
+        with glue.torch_threads(self._settings.n_threads):
+            members, linear, n_train = self._train_members(
+                X, Y, validation, scaling, member_seeds, device, warm, checkpoints
+            )
+        self._set_fitted_state(members, scaling, X.shape[1], Y.shape[1], target_is_1d, n_train)
+        self.device_ = device
+        if linear is not None or not warm:
+            self.shortcut_alpha_ = None if linear is None else linear.alpha
+            self.linear_inputs_ = None if linear is None else linear.inputs
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def _train_members(self, X, Y, validation, scaling, member_seeds, device, warm, checkpoints):
+        """Train every ensemble member.
+
+        Returns the members, the ridge of the final linear path (None without
+        one) and the number of training rows of a member.
+        """
+        path = None if warm else self._settings.linear_path
+        scalings = small_data.input_scalings(X, scaling[1], self.input_scaling)
+        blocks = _split_columns(Y.shape[1], self.n_target_splits)
+        members, linear = [], None
         for member, seeds in enumerate(member_seeds):
             train, valid = self._train_valid_arrays(X, Y, validation, scaling, seeds[-1])
-            if self._needs_shortcut(warm):
-                shortcut = self._fit_shortcut(*train)
+            shortcut = None
+            if path == "shortcut":
+                shortcut = self._fit_shortcut(*train, scalings)
+                linear = shortcut.fit_
                 train = (train[0], shortcut.Y_fit)
             # On a Dask/Ray worker: the worker's share of threads, GPU cache freed around it.
             with trial_scope(device):
                 nets = self._train_nets(
                     train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
                 )
-            if shortcut is not None and valid is not None:
-                blocks = _split_columns(Y.shape[1], self.n_target_splits)
-                small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
+            if path is not None and valid is not None:
+                if shortcut is not None:
+                    small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
+                else:
+                    train = (train[0], _observed_or_zero(train[1]))
+                    small_data.fall_back_unless_networks_help(
+                        nets, blocks, train, valid, self.loss, scalings
+                    )
             members.append(nets)
-        if shortcut is not None and validation is None and valid is not None:
-            shortcut = self._refit_linear_paths(members, X, Y, scaling)
-        self._set_fitted_state(
-            members, scaling, X.shape[1], Y.shape[1], target_is_1d, len(train[0])
-        )
-        if shortcut is not None or not warm:
-            self.shortcut_alpha_ = None if shortcut is None else shortcut.alpha
-        self.fit_time_ = time.perf_counter() - started
-        return self
+        held_out = validation is None and valid is not None
+        if held_out and (path == "shortcut" or (path == "fallback" and _any_linear(members))):
+            linear = self._refit_linear_paths(members, X, Y, scaling, scalings)
+        return members, linear, len(train[0])
 
     def predict(self, X):
         """Predict the targets of ``X``.
@@ -498,9 +532,10 @@ default=None
         # neither a standardised float32 copy of all of X nor float32 copies of
         # every network's output, only those of one chunk.
         Y = np.empty((len(X), self.n_outputs_), dtype=np.float64)
-        for start in range(0, len(X), PREDICT_CHUNK_ROWS):
-            rows = slice(start, start + PREDICT_CHUNK_ROWS)
-            self._predict_scaled(X[rows], out=Y[rows])
+        with glue.torch_threads(getattr(self, "n_threads_", None)):
+            for start in range(0, len(X), PREDICT_CHUNK_ROWS):
+                rows = slice(start, start + PREDICT_CHUNK_ROWS)
+                self._predict_scaled(X[rows], out=Y[rows])
         Y *= self.target_scale_
         Y += self.target_mean_
         return Y.ravel() if self._target_is_1d else Y
@@ -658,13 +693,20 @@ default=None
     def _validation_fraction(self):
         if self.validation_fraction is not None:
             return self.validation_fraction
-        return _DEFAULT_VALIDATION_FRACTION if self._settings.early_stopping else None
+        if self._settings.early_stopping:
+            return small_data.DEFAULT_VALIDATION_FRACTION
+        return None
 
     # ------------------------------------------------------------------
     # Small data: "auto" settings, linear shortcut, ensemble
     # ------------------------------------------------------------------
-    def _resolve_settings(self, shape, warm):
+    def _resolve_settings(self, shape, n_targets, warm):
         settings = small_data.resolve_settings(self.get_params(), *shape)
+        n_parameters = _count_parameters(
+            _reliability._first_network_on_meta(self, shape[1], n_targets)
+        )
+        threads = small_data.resolve_threads(self.n_threads, settings.batch_size, n_parameters)
+        settings = dataclasses.replace(settings, n_threads=threads)
         if warm:  # a warm start continues the networks it has, with or without shortcut
             n_members = len(getattr(self, "ensemble_", [self.nets_]))
             if self.n_ensemble not in ("auto", n_members):
@@ -674,34 +716,43 @@ default=None
                     f"{n_members} (or 'auto') or warm_start=False."
                 )
             settings = dataclasses.replace(
-                settings, linear_shortcut=self.linear_shortcut_, n_ensemble=n_members
+                settings, linear_path=self.linear_path_, n_ensemble=n_members
             )
         return settings
 
-    def _needs_shortcut(self, warm):
-        return self._settings.linear_shortcut and not warm
+    def _announce(self, device):
+        """With ``verbose``, one line saying what the fit will do."""
+        if not self.verbose:
+            return
+        settings = self._settings
+        path = {"shortcut": "linear shortcut", "fallback": "linear fallback"}
+        print(
+            f"{type(self).__name__}: {path.get(settings.linear_path, 'no linear path')}, "
+            f"{settings.n_ensemble} ensemble member(s), up to {settings.max_epochs} epochs"
+            f"{' with early stopping' if settings.early_stopping else ''}, "
+            f"batch {settings.batch_size}, {settings.n_threads} thread(s), device {device}",
+            flush=True,
+        )
 
-    def _fit_shortcut(self, X, Y):
+    def _fit_shortcut(self, X, Y, scalings):
         """The member's :class:`~._small_data.ShortcutRidge` on its scaled training rows."""
         missing = np.isnan(Y) if self.allow_nan_targets else None
         if missing is not None:
             # The ridge takes a missing target for its mean (0 once scaled);
             # the networks' loss leaves it out.
             Y = np.where(missing, np.float32(0.0), Y)
-        shortcut = small_data.ShortcutRidge(X, Y)
+        shortcut = small_data.ShortcutRidge(X, Y, scalings)
         if missing is not None:
             shortcut.Y_fit[missing] = np.nan
         return shortcut
 
-    def _refit_linear_paths(self, members, X, Y, scaling):
+    def _refit_linear_paths(self, members, X, Y, scaling, scalings):
         """Linear paths from the ridge of all rows, the held-out validation split included."""
         input_mean, input_scale, target_mean, target_scale = scaling
-        Y = _standardize(Y, target_mean, target_scale)
-        if self.allow_nan_targets:
-            Y[np.isnan(Y)] = 0.0
+        Y = _observed_or_zero(_standardize(Y, target_mean, target_scale))
         blocks = _split_columns(Y.shape[1], self.n_target_splits)
         return small_data.refit_linear_paths(
-            members, blocks, _standardize(X, input_mean, input_scale), Y
+            members, blocks, _standardize(X, input_mean, input_scale), Y, scalings
         )
 
     def _member_seeds(self):
@@ -759,7 +810,9 @@ default=None
                 net = self._new_net(X.shape[1], len(columns), seed, device)
             if shortcut is not None:
                 shortcut.attach(net, columns, seed, device)
-            callbacks = self._callbacks(scaling[3][columns], index, validating=valid is not None)
+            callbacks = self._callbacks(
+                scaling[3][columns], index, member, validating=valid is not None
+            )
             if checkpoints is not None:
                 callbacks.append(("checkpoint", checkpoints.callback(member, index)))
             self._configure_net(net, callbacks)
@@ -827,7 +880,7 @@ default=None
         net.callbacks = callbacks
         net.initialize_callbacks()
 
-    def _callbacks(self, target_scale, index, validating):
+    def _callbacks(self, target_scale, index, member, validating):
         errors = _callbacks.MaskedOriginalUnitErrors if self.allow_nan_targets else None
         callbacks = [
             # First, so that nothing else sees a diverged epoch.
@@ -856,8 +909,9 @@ default=None
                 monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol
             )
             callbacks.append(("early_stopping", stopping))
-        splits = self.n_target_splits
-        label = f"net {index + 1}/{splits}  " if splits > 1 else ""
+        splits, members = self.n_target_splits, self._settings.n_ensemble
+        label = f"member {member + 1}/{members}  " if members > 1 else ""
+        label += f"net {index + 1}/{splits}  " if splits > 1 else ""
         callbacks.append(("progress", glue.ProgressLine(label)))
         return callbacks
 
@@ -879,7 +933,14 @@ default=None
         self.ensemble_ = members
         self.nets_ = nets
         self.net_ = nets[0]
-        self.linear_shortcut_ = self._settings.linear_shortcut
+        settings = self._settings
+        self.linear_path_ = settings.linear_path
+        self.linear_shortcut_ = settings.linear_shortcut
+        self.early_stopping_ = settings.early_stopping
+        self.max_epochs_ = settings.max_epochs
+        self.batch_size_ = settings.batch_size
+        self.n_ensemble_ = settings.n_ensemble
+        self.n_threads_ = settings.n_threads
         self.n_outputs_ = n_out
         self._target_is_1d = target_is_1d
         self.histories_ = histories
@@ -895,9 +956,14 @@ default=None
 # ----------------------------------------------------------------------
 # Helpers (module level: no state)
 # ----------------------------------------------------------------------
-def _seeds(random_state, n_seeds):
-    """Independent seeds drawn from ``random_state`` (the global numpy RNG for None)."""
-    return check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_seeds)
+def _observed_or_zero(Y):
+    """Scaled targets with missing values (NaN) taken as their mean, 0; the ridge needs all."""
+    return np.where(np.isnan(Y), np.float32(0.0), Y) if np.isnan(Y).any() else Y
+
+
+def _any_linear(members):
+    """Whether any network of ``members`` has a linear path (shortcut or fallback)."""
+    return any(isinstance(net.module_, LinearShortcut) for nets in members for net in nets)
 
 
 def _prefixed(prefix, kwargs):

@@ -106,6 +106,24 @@ def resolve_device(device):
     return device
 
 
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run the block with ``n_threads`` torch CPU threads, then restore the caller's number.
+
+    None leaves torch's setting alone. Restored even when the block raises,
+    so that a fit or a prediction never changes the caller's setting.
+    """
+    before = torch.get_num_threads()
+    if n_threads is None or n_threads == before:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _cuda_index(device):
     return torch.device(device).index or 0 if device.startswith("cuda") else None
 

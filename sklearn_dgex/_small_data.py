@@ -1,14 +1,23 @@
-"""Small data: the ridge-initialised linear shortcut, the "auto" settings and ensemble seeds.
+"""The linear path of the networks, the "auto" settings and ensemble seeds.
 
 The estimators call into this module from ``fit``: to resolve the "auto"
 settings from the data's shape (:func:`resolve_settings`), to draw the seeds of
-the ensemble members (:func:`ensemble_seeds`), to fit each member's ridge on its
-training rows (:class:`ShortcutRidge`, which also gives the networks' targets
-and inputs), to wrap each new network in a
-:class:`~sklearn_dgex.nn.shortcut.LinearShortcut` (:meth:`ShortcutRidge.attach`)
-and, after training, to give the linear paths the ridge of all rows
-(:func:`refit_linear_paths`). The numbers behind every constant below are in the
-user guide page "Small data" (``docs/small_data.rst``).
+the ensemble members (:func:`ensemble_seeds`), and for the linear path that
+keeps every fit at least as good as a tuned ridge regression:
+
+- on small data, the *shortcut*: each member's ridge on its training rows
+  (:class:`ShortcutRidge`, which also gives the networks' targets and inputs)
+  wraps each new network in a :class:`~sklearn_dgex.nn.shortcut.LinearShortcut`
+  (:meth:`ShortcutRidge.attach`), so that the networks learn what the ridge
+  misses;
+- on larger data, the *fallback*: plain networks train as the studies train
+  them, and a member whose networks do not beat the ridge of its training rows
+  on its validation rows becomes that ridge (:func:`fall_back_unless_networks_help`);
+- in both, after training, the linear paths become the ridge of all rows
+  (:func:`refit_linear_paths`).
+
+The numbers behind every constant below are in the user guide page "Small
+data" (``docs/small_data.rst``).
 """
 
 from dataclasses import dataclass
@@ -18,7 +27,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from . import _skorch_glue as glue
-from ._ridge import CenteredSVD
+from ._ridge import best_input_scaling_ridge
 from .nn.shortcut import LinearShortcut, output_linear
 
 # ----------------------------------------------------------------------------
@@ -30,15 +39,6 @@ SHORTCUT_SAMPLES_PER_FEATURE = 2.0
 #: ... and there are at least this many samples (leave-one-out ridge and a
 #: validation split need a few; scikit-learn's tiny check datasets stay plain).
 SHORTCUT_MIN_SAMPLES = 20
-#: One alpha for all targets (True: one per target); see the docs for the comparison.
-ALPHA_PER_TARGET = False
-#: The shortcut is a fixed buffer: the network learns the ridge's residual.
-SHORTCUT_TRAINABLE = False
-#: Train the networks on the ridge's leave-one-out residuals (False: in-sample residuals).
-LOO_TARGETS = True
-#: The networks see their inputs whitened in the subspace of the leading principal
-#: axes (False: the scaled inputs themselves).
-WHITEN_INNER_INPUTS = True
 #: Learning rate of the inner network's output layer, relative to ``lr`` and per
 #: input of that layer: ``lr * OUTPUT_LR_FACTOR / fan_in``. Adam moves every weight of
 #: a zero-initialised output layer by about ``lr`` per step, all in the same
@@ -47,19 +47,21 @@ WHITEN_INNER_INPUTS = True
 #: saturate to cancel it. Scaled by ``1 / fan_in`` (as the maximal-update
 #: parametrisation scales Adam's output layer), the shift is ``lr * factor / 2``.
 OUTPUT_LR_FACTOR = 10.0
-#: How the network's contribution starts at zero: "gate" (a per-output factor
-#: starting at 0) or "zero_output" (its output layer starts at 0).
-SHORTCUT_START = "zero_output"
 
-#: Values of the "auto" training settings without the shortcut: the estimators'
-#: historical defaults, so that large-data fits are unchanged.
+#: Values of the "auto" training settings without a linear path (the studies'
+#: plain networks, ``linear_shortcut=False``).
 DEFAULT_MAX_EPOCHS = 50
 DEFAULT_BATCH_SIZE = 64
-#: With the shortcut (small data): an epoch cap that early stopping cuts short,
-#: and batches small enough for several optimizer steps per epoch.
+#: With a linear path (shortcut or fallback): an epoch cap that early stopping
+#: cuts short, and batches small enough for several optimizer steps per epoch.
 SMALL_DATA_MAX_EPOCHS = 200
 SMALL_DATA_MIN_BATCH_SIZE = 8
 SMALL_DATA_BATCHES_PER_EPOCH = 32
+#: ``n_threads="auto"``: one torch thread when an optimizer step multiplies
+#: fewer rows-times-weights than this (batch rows x parameters of one network).
+#: Small matmuls gain little from a second thread, and OpenMP threads that wait
+#: for a core taken by another process slowed such fits 30-fold.
+SINGLE_THREAD_MAX_WORK = 2**26
 #: ``n_ensemble="auto"``: members averaged with the shortcut (small data, where a
 #: fit takes seconds to minutes and five members more than doubled the networks'
 #: gain over ridge) and without it (large data, where one fit is the budget).
@@ -67,15 +69,30 @@ SMALL_DATA_ENSEMBLE = 5
 DEFAULT_ENSEMBLE = 1
 
 
+#: Validation split of early stopping when ``validation_fraction`` is None.
+DEFAULT_VALIDATION_FRACTION = 0.1
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The concrete values of the settings that may be "auto"."""
+    """The concrete values of the settings that may be "auto".
 
-    linear_shortcut: bool
+    ``linear_path`` is "shortcut", "fallback" or None (see the module
+    docstring); ``linear_shortcut`` is ``linear_path == "shortcut"``.
+    ``n_threads`` is None until the network's size is known
+    (:func:`resolve_threads`).
+    """
+
+    linear_path: str | None
     early_stopping: bool
     max_epochs: int
     batch_size: int
     n_ensemble: int
+    n_threads: int | None = None
+
+    @property
+    def linear_shortcut(self):
+        return self.linear_path == "shortcut"
 
 
 def uses_linear_shortcut(setting, n_samples, n_features):
@@ -85,32 +102,59 @@ def uses_linear_shortcut(setting, n_samples, n_features):
     return SHORTCUT_MIN_SAMPLES <= n_samples <= SHORTCUT_SAMPLES_PER_FEATURE * n_features
 
 
+def linear_path(setting, n_samples, n_features):
+    """ "shortcut", "fallback" or None for ``linear_shortcut=setting`` and this shape.
+
+    "auto" is the shortcut on small data and the fallback on larger data (both
+    need a few samples); False is the studies' plain networks.
+    """
+    if uses_linear_shortcut(setting, n_samples, n_features):
+        return "shortcut"
+    if setting == "auto" and n_samples >= SHORTCUT_MIN_SAMPLES:
+        return "fallback"
+    return None
+
+
 def resolve_settings(params, n_samples, n_features):
     """Concrete :class:`Settings` from the estimator's ``params`` and the data's shape.
 
-    Explicit values are kept as they are; "auto" ones depend on whether the
-    shortcut is on (small data) or off (the historical defaults).
+    Explicit values are kept as they are; "auto" ones depend on the linear
+    path: with one, early stopping on a validation split (which the path's
+    keep rule needs) and small batches; with the shortcut (small data), an
+    ensemble; without a linear path, the studies' plain training.
     """
-    shortcut = uses_linear_shortcut(params["linear_shortcut"], n_samples, n_features)
+    path = linear_path(params["linear_shortcut"], n_samples, n_features)
 
-    def resolved(name, small, large):
-        return params[name] if params[name] != "auto" else (small if shortcut else large)
-
-    from ._base import _DEFAULT_VALIDATION_FRACTION  # (a cycle at import time)
+    def resolved(name, guarded, plain):
+        return params[name] if params[name] != "auto" else (guarded if path else plain)
 
     early_stopping = resolved("early_stopping", True, False)
     fraction = params["validation_fraction"]
     if fraction is None and early_stopping:
-        fraction = _DEFAULT_VALIDATION_FRACTION
+        fraction = DEFAULT_VALIDATION_FRACTION
     n_train = n_samples if fraction is None else int(n_samples * (1 - fraction))
     small_batch = max(SMALL_DATA_MIN_BATCH_SIZE, n_train // SMALL_DATA_BATCHES_PER_EPOCH)
+    ensemble = SMALL_DATA_ENSEMBLE if path == "shortcut" else DEFAULT_ENSEMBLE
     return Settings(
-        linear_shortcut=shortcut,
+        linear_path=path,
         early_stopping=early_stopping,
         max_epochs=resolved("max_epochs", SMALL_DATA_MAX_EPOCHS, DEFAULT_MAX_EPOCHS),
         batch_size=resolved("batch_size", min(small_batch, DEFAULT_BATCH_SIZE), DEFAULT_BATCH_SIZE),
-        n_ensemble=resolved("n_ensemble", SMALL_DATA_ENSEMBLE, DEFAULT_ENSEMBLE),
+        n_ensemble=params["n_ensemble"] if params["n_ensemble"] != "auto" else ensemble,
     )
+
+
+def resolve_threads(setting, batch_size, n_parameters):
+    """Torch CPU threads for ``n_threads=setting``: "auto" from the work of one step.
+
+    One thread when ``batch_size * n_parameters`` (one network) is below
+    :data:`SINGLE_THREAD_MAX_WORK`, else torch's current number; an int is kept.
+    """
+    if setting != "auto":
+        return int(setting)
+    if batch_size * n_parameters < SINGLE_THREAD_MAX_WORK:
+        return 1
+    return torch.get_num_threads()
 
 
 def ensemble_seeds(random_state, n_members, seeds_per_member):
@@ -125,12 +169,39 @@ def ensemble_seeds(random_state, n_members, seeds_per_member):
     return draws.reshape(n_members, seeds_per_member)
 
 
+def input_scalings(X, raw_scale, standardized):
+    """Candidate column scalings of the linear path, for inputs ``X`` as the networks see them.
+
+    ``X * scalings["raw"]`` are the centred raw inputs and ``X *
+    scalings["standardized"]`` the standardised ones; one of them is ``X``
+    itself (all ones), depending on whether the estimator ``standardized``
+    its inputs (by ``raw_scale``).
+    """
+    ones = np.ones(X.shape[1])
+    if standardized:
+        return {"standardized": ones, "raw": np.asarray(raw_scale, dtype=np.float64)}
+    std = np.asarray(X, dtype=np.float64).std(axis=0)
+    return {"raw": ones, "standardized": 1.0 / np.where(std > 0, std, 1.0)}
+
+
+def fit_linear_path(X, Y, scalings):
+    """The ridge of ``X``, ``Y`` over both input scalings and all alphas, by exact LOO.
+
+    Returns the :class:`~sklearn_dgex._ridge.RidgeFit` (coefficients for ``X``
+    as given) and the SVD of ``X`` as given (the all-ones candidate).
+    """
+    fit, svds = best_input_scaling_ridge(X, Y, scalings)
+    given = next(name for name, scales in scalings.items() if np.all(scales == 1.0))
+    return fit, svds[given]
+
+
 class ShortcutRidge:
     """The ridge regression behind the linear shortcut of one ensemble member.
 
-    Fitted on the member's training rows in the scaled space, with alpha
-    chosen by exact leave-one-out. It also decides what the networks learn
-    from and see:
+    Fitted on the member's training rows, with the input scaling (centred raw
+    or standardised) and alpha chosen by exact leave-one-out
+    (:func:`fit_linear_path`). It also decides what the networks learn from
+    and see:
 
     - their targets are the ridge's in-sample predictions plus its
       leave-one-out residuals (:attr:`Y_fit`): the model ``ridge(x) +
@@ -153,24 +224,23 @@ class ShortcutRidge:
     ----------
     X, Y : ndarray
         Scaled inputs and targets of the training rows (no NaN).
+    scalings : dict
+        Candidate input scalings (:func:`input_scalings`).
 
     Attributes
     ----------
     Y_fit : ndarray of shape (n_samples, n_targets), float32
-        The targets to train the networks on (``Y`` when ``LOO_TARGETS`` is
-        False).
-    rank_ : int or None
-        Principal axes the networks see; None without whitening.
+        The targets to train the networks on.
+    rank_ : int
+        Principal axes the networks see.
     """
 
-    def __init__(self, X, Y):
-        svd = CenteredSVD(X, Y)
-        self.fit_ = svd.ridge(alpha_per_target=ALPHA_PER_TARGET)
+    def __init__(self, X, Y, scalings):
+        self.fit_, svd = fit_linear_path(X, Y, scalings)
         self.coef_ = torch.as_tensor(self.fit_.coef, dtype=torch.float32)
         self.intercept_ = torch.as_tensor(self.fit_.intercept, dtype=torch.float32)
         self.rank_, self.input_basis_, self.input_gains_ = self._input_whitening(svd)
-        Y_fit = self.loo_targets(X, Y) if LOO_TARGETS else Y
-        self.Y_fit = np.asarray(Y_fit, dtype=np.float32)
+        self.Y_fit = np.asarray(self.loo_targets(X, Y), dtype=np.float32)
 
     @property
     def alpha(self):
@@ -178,14 +248,12 @@ class ShortcutRidge:
 
     @staticmethod
     def _input_whitening(svd):
-        """Rank, basis and gains of the networks' inputs (Nones without whitening).
+        """Rank, basis and gains of the networks' inputs.
 
         Along each kept axis the inputs are scaled to the same variance,
         ``n_features / k``, so that they keep the squared norm of standardised
         inputs and the networks' weight initialisation its usual scale.
         """
-        if not WHITEN_INNER_INPUTS:
-            return None, None, None
         k = max(svd.pcr_rank(), 1)
         n_features = svd.Vt.shape[1]
         gains = np.sqrt(svd.n_samples * n_features / k) / svd.s[:k]
@@ -206,15 +274,12 @@ class ShortcutRidge:
             len(columns),
             weight=self.coef_[:, columns],
             bias=self.intercept_[columns],
-            trainable=SHORTCUT_TRAINABLE,
             input_basis=self.input_basis_,
             input_gains=self.input_gains_,
-            start=SHORTCUT_START,
         ).to(device)
         # The optimizer must see the wrapped module's parameters.
         net.initialize_optimizer()
-        if SHORTCUT_START == "zero_output":
-            _scale_output_layer_lr(net.optimizer_, output_linear(net.module_.inner))
+        _scale_output_layer_lr(net.optimizer_, output_linear(net.module_.inner))
         return net
 
 
@@ -234,19 +299,22 @@ def _scale_output_layer_lr(optimizer, layer):
     optimizer.add_param_group({"params": list(layer.parameters()), "lr": first["lr"] * factor})
 
 
-def refit_linear_paths(members, column_blocks, X, Y):
-    """Give every network's linear path the ridge of all rows ``X``, ``Y`` (scaled).
+def refit_linear_paths(members, column_blocks, X, Y, scalings):
+    """Give every linear path the ridge of all rows ``X``, ``Y`` (scaled).
 
     Called after training when a validation split was held out of the
     members' ridges: the networks keep what they learned, the linear part
-    gains the held-out rows (alpha chosen again by leave-one-out). Without a
-    network that beat its ridge on validation data, the model is then
-    exactly this ridge. Returns the :class:`~sklearn_dgex._ridge.RidgeFit`.
+    gains the held-out rows (input scaling and alpha chosen again by
+    leave-one-out). A member without a network that beat its ridge on
+    validation data is then exactly this ridge. Networks without a linear
+    path (kept by the fallback) are left alone. Returns the
+    :class:`~sklearn_dgex._ridge.RidgeFit`.
     """
-    fit = CenteredSVD(X, Y).ridge(alpha_per_target=ALPHA_PER_TARGET)
+    fit, _ = fit_linear_path(X, Y, scalings)
     for nets in members:
         for net, columns in zip(nets, column_blocks, strict=True):
-            net.module_.set_linear(fit.coef[:, columns], fit.intercept[columns])
+            if isinstance(net.module_, LinearShortcut):
+                net.module_.set_linear(fit.coef[:, columns], fit.intercept[columns])
     return fit
 
 
@@ -258,46 +326,109 @@ _ELEMENT_LOSSES = {
 }
 
 
+def _helps_by_a_standard_error(model_and_linear, Y_valid, column_blocks, loss):
+    """Whether a model beats its linear path on validation rows by a standard error.
+
+    ``model_and_linear`` gives, for each block of target ``column_blocks``,
+    the model's and the linear path's predictions of the validation rows.
+    ``d_i`` is, for sample ``i``, the linear path's loss minus the model's
+    (over all targets); the model helps when the mean of ``d`` exceeds its
+    standard error: the one-standard-error rule, which prefers the simpler
+    model when the gain is within the noise of a few validation samples.
+    """
+    element_loss = _ELEMENT_LOSSES[loss]
+    gains = 0.0
+    for (model, linear), columns in zip(model_and_linear, column_blocks, strict=True):
+        Y = torch.as_tensor(np.ascontiguousarray(Y_valid[:, columns]), device=model.device)
+        # NaN targets (allow_nan_targets) count for neither model.
+        observed = ~torch.isnan(Y)
+        Y = torch.where(observed, Y, 0.0)
+        diff = (element_loss(linear - Y) - element_loss(model - Y)) * observed
+        gains = gains + diff.double().sum(dim=1).cpu().numpy()
+    gains = gains / sum(len(columns) for columns in column_blocks)
+    return bool(gains.mean() > gains.std(ddof=1) / np.sqrt(len(gains)))
+
+
+def _eval_outputs(module, X):
+    was_training = module.training
+    module.eval()
+    try:
+        return module(X)
+    finally:
+        module.train(was_training)
+
+
+def _mark_as_linear(net):
+    """The model of ``net`` is its linear path: its best epoch is the initial one."""
+    stopping = dict(net.callbacks_).get("early_stopping")
+    if stopping is not None:
+        stopping.best_epoch_ = 0
+
+
 @torch.no_grad()
 def keep_networks_that_help(nets, column_blocks, valid, loss):
     """Keep the networks only if they beat their ridge on validation by a standard error.
 
-    After early stopping, ``nets`` (one ensemble member) are compared with
-    their own linear paths on the validation rows ``valid`` (scaled
-    ``(X, Y)``): ``d_i`` is, for sample ``i``, the ridge's loss minus the
-    model's (over all targets). Unless the mean of ``d`` exceeds its standard
-    error, the networks' contributions are removed
+    After early stopping, ``nets`` (one ensemble member, each wrapped in its
+    shortcut) are compared with their own linear paths on the validation
+    rows ``valid`` (scaled ``(X, Y)``) by the one-standard-error rule. Unless
+    they help, the networks' contributions are removed
     (:meth:`~sklearn_dgex.nn.shortcut.LinearShortcut.disable_inner`) and their
-    best epoch becomes 0: the one-standard-error rule, which prefers the
-    simpler model when the gain is within the noise of a few validation
-    samples. Returns whether the networks were kept.
+    best epoch becomes 0. Returns whether the networks were kept.
     """
     X_valid, Y_valid = valid
     if len(X_valid) < 2:
         return True
-    element_loss = _ELEMENT_LOSSES[loss]
-    gains = 0.0
-    for net, columns in zip(nets, column_blocks, strict=True):
-        module = net.module_
-        device = module.weight.device
-        X = torch.as_tensor(X_valid, device=device)
-        Y = torch.as_tensor(np.ascontiguousarray(Y_valid[:, columns]), device=device)
-        was_training = module.training
-        module.eval()
-        model = module(X)
-        module.train(was_training)
-        ridge = module.linear(X)
-        # NaN targets (allow_nan_targets) count for neither model.
-        observed = ~torch.isnan(Y)
-        Y = torch.where(observed, Y, 0.0)
-        diff = (element_loss(ridge - Y) - element_loss(model - Y)) * observed
-        gains = gains + diff.double().sum(dim=1).cpu().numpy()
-    gains = gains / sum(len(columns) for columns in column_blocks)
-    kept = gains.mean() > gains.std(ddof=1) / np.sqrt(len(gains))
+    outputs = []
+    for net in nets:
+        X = torch.as_tensor(X_valid, device=net.module_.weight.device)
+        outputs.append((_eval_outputs(net.module_, X), net.module_.linear(X)))
+    kept = _helps_by_a_standard_error(outputs, Y_valid, column_blocks, loss)
     if not kept:
         for net in nets:
             net.module_.disable_inner()
-            stopping = dict(net.callbacks_).get("early_stopping")
-            if stopping is not None:
-                stopping.best_epoch_ = 0
-    return bool(kept)
+            _mark_as_linear(net)
+    return kept
+
+
+@torch.no_grad()
+def fall_back_unless_networks_help(nets, column_blocks, train, valid, loss, scalings):
+    """Replace plain networks by the ridge of ``train`` unless they beat it on ``valid``.
+
+    The large-data counterpart of the shortcut: ``nets`` (one ensemble member)
+    trained without a linear path, as the studies train them. They are
+    compared, by the one-standard-error rule, with the ridge of the member's
+    training rows (input scaling and alpha by exact LOO) on its validation
+    rows. Unless they help, each network is wrapped in a
+    :class:`~sklearn_dgex.nn.shortcut.LinearShortcut` holding that ridge, with
+    the network's contribution removed: the member predicts exactly the
+    ridge, whose linear path :func:`refit_linear_paths` then fits to all rows.
+    Returns whether the networks were kept.
+    """
+    X_valid, Y_valid = valid
+    if len(X_valid) < 2:
+        return True
+    fit, _ = fit_linear_path(*train, scalings)
+    coef = torch.as_tensor(fit.coef, dtype=torch.float32)
+    intercept = torch.as_tensor(fit.intercept, dtype=torch.float32)
+    outputs = []
+    for net, columns in zip(nets, column_blocks, strict=True):
+        device = next(net.module_.parameters()).device
+        X = torch.as_tensor(X_valid, device=device)
+        linear = torch.addmm(intercept[columns].to(device), X, coef[:, columns].to(device))
+        outputs.append((_eval_outputs(net.module_, X), linear))
+    if _helps_by_a_standard_error(outputs, Y_valid, column_blocks, loss):
+        return True
+    for net, columns in zip(nets, column_blocks, strict=True):
+        device = next(net.module_.parameters()).device
+        wrapped = LinearShortcut(
+            net.module_,
+            coef.shape[0],
+            len(columns),
+            weight=coef[:, columns],
+            bias=intercept[columns],
+        )
+        wrapped.disable_inner()
+        net.module_ = wrapped.to(device)
+        _mark_as_linear(net)
+    return False

@@ -17,12 +17,22 @@ from sklearn_dgex.metrics import mmae_scorer, rmse_scorer
 
 
 def tiny_dgex(**params):
-    defaults = dict(arch="cr", towers=2, width=8, max_epochs=3, device="cpu", random_state=0)
+    defaults = dict(
+        arch="cr",
+        towers=2,
+        width=8,
+        max_epochs=3,
+        linear_shortcut=False,
+        device="cpu",
+        random_state=0,
+    )
     return DGEXRegressor(**{**defaults, **params})
 
 
 def tiny_mlp(**params):
-    defaults = dict(hidden_layer_sizes=(8,), max_epochs=3, device="cpu", random_state=0)
+    defaults = dict(
+        hidden_layer_sizes=(8,), max_epochs=3, linear_shortcut=False, device="cpu", random_state=0
+    )
     return FlexibleMLPRegressor(**{**defaults, **params})
 
 

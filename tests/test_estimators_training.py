@@ -12,12 +12,22 @@ from sklearn_dgex.nn import budget
 
 
 def tiny_dgex(**params):
-    defaults = dict(arch="cr", towers=2, width=8, max_epochs=3, device="cpu", random_state=0)
+    defaults = dict(
+        arch="cr",
+        towers=2,
+        width=8,
+        max_epochs=3,
+        linear_shortcut=False,
+        device="cpu",
+        random_state=0,
+    )
     return DGEXRegressor(**{**defaults, **params})
 
 
 def tiny_mlp(**params):
-    defaults = dict(hidden_layer_sizes=(8,), max_epochs=3, device="cpu", random_state=0)
+    defaults = dict(
+        hidden_layer_sizes=(8,), max_epochs=3, linear_shortcut=False, device="cpu", random_state=0
+    )
     return FlexibleMLPRegressor(**{**defaults, **params})
 
 
@@ -156,8 +166,9 @@ def test_silent_by_default_and_one_line_per_epoch_when_verbose(expression, capsy
     assert capsys.readouterr().out == ""
     tiny_dgex(verbose=1, validation_fraction=0.2).fit(X, Y)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
-    assert lines[0].startswith("epoch    1/3") and "valid_mmae" in lines[0]
+    assert len(lines) == 1 + 3  # what the fit chose, then one line per epoch
+    assert lines[0].startswith("DGEXRegressor: no linear path, 1 ensemble member(s)")
+    assert lines[1].startswith("epoch    1/3") and "valid_mmae" in lines[1]
     assert "samples/s" in lines[-1]
 
 

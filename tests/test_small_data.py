@@ -41,9 +41,18 @@ def small():
     return X[:40], Y[:40], X[40:80], Y[40:80], X[80:], Y[80:]
 
 
-def scaled_ridge(X, Y, alpha):
-    """The ridge of the estimator's scaled space, in original units."""
-    return make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(X, Y)
+def linear_path_reference(model, X, Y):
+    """scikit-learn's Ridge on the inputs the model's linear path chose, in original units."""
+    X = np.asarray(X, dtype=np.float64)
+    ridge = Ridge(alpha=model.shortcut_alpha_)
+    if model.linear_inputs_ == "raw":
+        return ridge.fit(X, Y)
+    return make_pipeline(StandardScaler(), ridge).fit(X, Y)
+
+
+def scalings_of(Xs, X):
+    """The candidate scalings of standardised inputs ``Xs`` of raw ``X``."""
+    return small_data.input_scalings(Xs, X.std(axis=0, dtype=np.float64), standardized=True)
 
 
 # ----------------------------------------------------------------------------
@@ -57,27 +66,57 @@ def test_zero_epochs_predict_what_ridge_predicts(make, early_stopping, small):
     assert model.linear_shortcut_ and model.shortcut_alpha_ > 0
     # With a held-out split the linear path is refitted on all rows at the end:
     # either way the model is the ridge of all the data given to fit.
-    reference = scaled_ridge(X, Y, model.shortcut_alpha_)
+    reference = linear_path_reference(model, X, Y)
     np.testing.assert_allclose(model.predict(X_test), reference.predict(X_test), atol=2e-5)
-    # ... and, in the scaled space, the torch module is sklearn's Ridge on the scaled data.
+    # ... and, in the scaled space, the torch module is sklearn's Ridge on the chosen inputs.
     Xs = StandardScaler().fit_transform(X)
     Ys = (Y - Y.mean(axis=0)) / Y.std(axis=0)
-    ridge = Ridge(alpha=model.shortcut_alpha_).fit(Xs, Ys)
+    inputs = Xs * X.std(axis=0) if model.linear_inputs_ == "raw" else Xs
+    ridge = Ridge(alpha=model.shortcut_alpha_).fit(inputs, Ys)
     with torch.no_grad():
         out = model.net_.module_(torch.as_tensor(Xs, dtype=torch.float32)).numpy()
-    np.testing.assert_allclose(out, ridge.predict(Xs), atol=2e-5)
+    np.testing.assert_allclose(out, ridge.predict(inputs), atol=2e-5)
 
 
-def test_alpha_is_the_leave_one_out_choice_on_the_scaled_data(small):
+def _ridge_cv(inputs, Ys):
+    """RidgeCV over the linear path's relative alphas, on ``inputs``."""
     from sklearn.linear_model import RidgeCV
 
-    from sklearn_dgex._ridge import DEFAULT_ALPHAS
+    from sklearn_dgex._ridge import RELATIVE_ALPHAS
 
-    X, Y, *_ = small
+    mean_variance = np.mean(inputs.var(axis=0))
+    return RidgeCV(alphas=RELATIVE_ALPHAS * mean_variance).fit(inputs, Ys)
+
+
+def _two_scalings(informative_variance):
+    """Raw inputs whose informative columns have ``informative_variance``, the rest 1."""
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(60, 3))
+    informative = Z @ rng.normal(size=(3, 6)) * np.sqrt(informative_variance / 3)
+    noise = rng.normal(size=(60, 30))
+    X = np.hstack([informative + 0.05 * rng.normal(size=(60, 6)), noise]) + 7.0
+    Y = Z @ rng.normal(size=(3, 8)) + 0.3 * rng.normal(size=(60, 8))
+    return X, Y
+
+
+@pytest.mark.parametrize(
+    ("informative_variance", "winner"), [(25.0, "raw"), (0.04, "standardized")]
+)
+def test_linear_path_is_the_better_of_raw_and_standardised_ridge(informative_variance, winner):
+    X, Y = _two_scalings(informative_variance)
     model = tiny_mlp(linear_shortcut=True, max_epochs=0, early_stopping=False).fit(X, Y)
     Ys = (Y - Y.mean(axis=0)) / Y.std(axis=0)
-    cv = RidgeCV(alphas=DEFAULT_ALPHAS).fit(StandardScaler().fit_transform(X), Ys)
-    assert model.shortcut_alpha_ == cv.alpha_
+    raw = _ridge_cv(X, Ys)
+    standardized = _ridge_cv(StandardScaler().fit_transform(X), Ys)
+    # The estimator chose by the same leave-one-out error as RidgeCV ...
+    best = max((raw, "raw"), (standardized, "standardized"), key=lambda c: c[0].best_score_)
+    assert model.linear_inputs_ == best[1] == winner
+    # (float32 inputs: the alphas follow their mean variance to float32 rounding)
+    assert model.shortcut_alpha_ == pytest.approx(best[0].alpha_, rel=1e-6)
+    # ... and predicts what that RidgeCV predicts, to float32 rounding.
+    inputs = X if winner == "raw" else StandardScaler().fit(X).transform(X)
+    expected = best[0].predict(inputs) * Y.std(axis=0) + Y.mean(axis=0)
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------
@@ -92,7 +131,7 @@ def test_a_network_that_only_gets_worse_ends_as_the_ridge(small):
     losses = [row["valid_loss"] for row in model.history_]
     assert model.n_iter_ == 3 and model.best_epoch_ == 0
     assert np.all(np.isfinite(losses))
-    reference = scaled_ridge(X, Y, model.shortcut_alpha_)
+    reference = linear_path_reference(model, X, Y)
     np.testing.assert_allclose(model.predict(X_test), reference.predict(X_test), atol=2e-5)
 
 
@@ -170,14 +209,15 @@ def test_networks_train_on_leave_one_out_residuals(small):
     X, Y, *_ = small
     Xs = StandardScaler().fit_transform(X).astype(np.float32)
     Ys = ((Y - Y.mean(axis=0)) / Y.std(axis=0)).astype(np.float32)
-    shortcut = small_data.ShortcutRidge(Xs, Ys)
+    shortcut = small_data.ShortcutRidge(Xs, Ys, scalings_of(Xs, X))
     loo = shortcut.fit_.loo_predict(Xs, Ys)
     # ridge(x) + residual target = Y_fit: the network's target is the LOO residual.
     np.testing.assert_allclose(shortcut.Y_fit - shortcut.fit_.predict(Xs), Ys - loo, atol=1e-5)
     i = 4
     keep = np.arange(len(Xs)) != i
-    refit = Ridge(alpha=shortcut.alpha).fit(Xs[keep], Ys[keep])
-    np.testing.assert_allclose(loo[i], refit.predict(Xs[i : i + 1])[0], atol=1e-6)
+    inputs = Xs * X.std(axis=0) if shortcut.fit_.inputs == "raw" else Xs
+    refit = Ridge(alpha=shortcut.alpha).fit(inputs[keep], Ys[keep])
+    np.testing.assert_allclose(loo[i], refit.predict(inputs[i : i + 1])[0], atol=1e-5)
 
 
 def test_networks_see_whitened_leading_principal_axes():
@@ -187,7 +227,7 @@ def test_networks_see_whitened_leading_principal_axes():
     Y = np.tanh(Z) @ rng.normal(size=(3, 5)) + Z @ rng.normal(size=(3, 5))
     Xs = StandardScaler().fit_transform(X).astype(np.float32)
     Ys = StandardScaler().fit_transform(Y).astype(np.float32)
-    shortcut = small_data.ShortcutRidge(Xs, Ys)
+    shortcut = small_data.ShortcutRidge(Xs, Ys, scalings_of(Xs, X))
     assert shortcut.rank_ == 3
     module = LinearShortcut(
         FlexibleMLP(40, 5, hidden_layer_sizes=(4,)),
@@ -267,10 +307,15 @@ def test_auto_turns_the_shortcut_on_for_few_samples_per_feature():
     assert on(True, 5, 3) and not on(False, 100, 942)
 
 
-def test_auto_settings_without_the_shortcut_are_the_historical_defaults():
+def test_auto_settings_of_each_linear_path():
     params = FlexibleMLPRegressor().get_params()
+    plain = small_data.resolve_settings(
+        {**params, "linear_shortcut": False}, n_samples=6000, n_features=942
+    )
+    assert plain == small_data.Settings(None, False, 50, 64, 1)
     large = small_data.resolve_settings(params, n_samples=6000, n_features=942)
-    assert large == small_data.Settings(False, False, 50, 64, 1)
+    assert large == small_data.Settings("fallback", True, 200, 64, 1)
+    assert small_data.resolve_settings(params, 19, 942).linear_path is None
     small = small_data.resolve_settings(params, n_samples=300, n_features=942)
     assert small.linear_shortcut and small.early_stopping and small.max_epochs == 200
     assert small.batch_size == 8  # 270 training rows / 32 batches, at least 8
@@ -282,7 +327,7 @@ def test_auto_settings_without_the_shortcut_are_the_historical_defaults():
         "batch_size": 5,
         "n_ensemble": 2,
     }
-    expected = small_data.Settings(True, False, 7, 5, 2)
+    expected = small_data.Settings("shortcut", False, 7, 5, 2)
     assert small_data.resolve_settings(explicit, 300, 942) == expected
 
 
