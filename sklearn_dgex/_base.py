@@ -84,14 +84,14 @@ loss : {{"mae", "mse", "huber"}}, default={loss!r}
     Training loss, computed on the scaled targets when ``target_scaling``.
 
 batch_size : int or "auto", default={batch_size!r}
-    Rows per optimizer step. The rows are shuffled every epoch. "auto": 64,
-    or with the linear shortcut (small data) an eighth of the training rows,
-    at least 8 and at most 64.
+    Rows per optimizer step. The rows are shuffled every epoch. "auto": with
+    a linear path, the training rows divided by 32, at least 8 and at most
+    64; without one, 64.
 
 max_epochs : int or "auto", default={max_epochs!r}
     Passes over the training data (fewer with early stopping). 0 only
-    initialises the network(s). "auto": 50, or 200 with the linear shortcut
-    (early stopping then ends training sooner).
+    initialises the network(s). "auto": 200 with a linear path (early
+    stopping then ends training sooner), 50 without.
 
 early_stopping : bool or "auto", default={early_stopping!r}
     Stop when the validation loss has not fallen below its best value minus
@@ -101,7 +101,8 @@ early_stopping : bool or "auto", default={early_stopping!r}
     validation data as it started (the ridge, with the linear shortcut).
     Validates on ``X_val``/``y_val`` when given to ``fit``, otherwise on a
     random ``validation_fraction`` of the training data (10% when it is
-    None). "auto": on exactly when the linear shortcut is.
+    None). "auto": on exactly when there is a linear path (shortcut or
+    fallback, see ``linear_shortcut``).
 
 validation_fraction : float or None, default={validation_fraction!r}
     Fraction of the training data held out to record validation errors each
@@ -116,18 +117,27 @@ tol : float, default={tol!r}
     for the patience of early stopping and for the weights it restores.
 
 linear_shortcut : bool or "auto", default={linear_shortcut!r}
-    Add a fixed linear path from the inputs to the outputs: a ridge
-    regression in the scaled space, alpha chosen by exact leave-one-out.
-    Before training the model predicts what that ridge predicts; the
-    network learns what the ridge misses on unseen samples (its
-    leave-one-out residuals), from the inputs whitened along their leading
-    principal axes. While training, the ridge is that of the training rows,
-    so that early stopping judges on validation rows nothing has seen;
-    afterwards it is that of all rows given to ``fit``. The network's
-    architecture is unchanged; its output layer starts at zero. "auto": on
-    when there are at least 20 samples and at most twice as many samples
-    as features, where ridge beats plain networks (user guide, "Small
-    data"). The study's networks are those with ``linear_shortcut=False``.
+    A linear path that keeps the model at least as good as a tuned ridge
+    regression on held-out rows. Its ridge chooses, by exact leave-one-out,
+    between centred raw and standardised inputs and its penalty over half
+    decades from 1e-3 to 1e7 times the inputs' mean variance (scikit-learn's
+    ``RidgeCV`` grid and wider); it is fitted on the training rows while the
+    networks train, on all rows given to ``fit`` afterwards.
+
+    - True (the *shortcut*): a fixed linear path from the inputs to the
+      outputs, the networks added to it. Before training the model predicts
+      what the ridge predicts; the networks learn what the ridge misses on
+      unseen samples (its leave-one-out residuals), from the inputs whitened
+      along their leading principal axes, and their output layer starts at
+      zero. Networks that do not beat the ridge on the validation rows by a
+      standard error are removed.
+    - "auto": the shortcut when there are at least 20 samples and at most
+      twice as many samples as features, where ridge beats plain networks
+      (user guide, "Small data"); with more samples the *fallback*: the
+      networks train as the studies train them, and unless they beat the
+      ridge on the validation rows by a standard error, the model becomes
+      that ridge (user guide, "Real data").
+    - False: the studies' plain networks, no linear path.
 
 n_ensemble : int or "auto", default={n_ensemble!r}
     Number of models, each with its own seeds (and validation split),
@@ -236,12 +246,30 @@ ensemble_ : list of list of skorch.NeuralNetRegressor
     ``ensemble_[0]`` is ``nets_``). ``history_``, ``histories_``,
     ``best_epoch_`` and ``n_iter_`` describe member 0.
 
+linear_path_ : {"shortcut", "fallback"} or None
+    The linear path that ``linear_shortcut`` chose for the data.
+
 linear_shortcut_ : bool
     Whether the networks have the ridge-initialised linear shortcut.
 
 shortcut_alpha_ : float or None
-    The ridge penalty (in the scaled space) of the linear path in use;
-    None without the shortcut.
+    The ridge penalty of the linear path in use, in the scale of its inputs
+    (``linear_inputs_``); None when the model has no linear path (none
+    chosen, or the fallback kept every network).
+
+linear_inputs_ : {"raw", "standardized"} or None
+    The inputs of that ridge: the centred raw inputs or the standardised
+    ones, whichever had the lower leave-one-out error.
+
+early_stopping_, max_epochs_, batch_size_, n_ensemble_ : bool or int
+    The values the fit used for the parameters that may be "auto".
+
+n_threads_ : int
+    Torch CPU threads of the fit (``n_threads`` resolved), also used by
+    ``predict``.
+
+device_ : str
+    The torch device of the fit ("cpu", "cuda", ...).
 
 history_ : list of dict
     One row per epoch: ``epoch`` (1-based), ``train_loss``, ``lr``,

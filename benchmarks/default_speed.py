@@ -1,0 +1,124 @@
+"""How long a default fit takes beside RidgeCV, alone and beside a busy process.
+
+Fits ``DGEXRegressor()`` and ``FlexibleMLPRegressor()`` at their defaults and
+``RidgeCV`` on the same data, 250 profiles of 500 landmarks -> 3,000 targets
+(``make_expression``), first with nothing else running from this script, then
+with a co-tenant process spinning on one core (as another user's job does on a
+shared machine), and prints each fit's wall-clock seconds and its ratio to
+RidgeCV's in the same round::
+
+    python benchmarks/default_speed.py
+    python benchmarks/default_speed.py --repeats 3 --samples 250 --landmarks 500 --targets 3000
+
+The target is a default fit within 20x RidgeCV's time in both conditions.
+``RidgeCV`` is timed with scikit-learn's default alphas and with the grid of
+the real-data and small-data benchmarks (19 alphas, 1e-2 to 1e7); the ratios
+are given against both. The load average before each round is printed: the
+timings mean little on a machine that other jobs keep busy.
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TARGET_RATIO = 20.0
+RIDGE_GRID = np.logspace(-2, 7, 19)
+
+
+@contextmanager
+def busy_core():
+    """A co-tenant: a separate process that keeps one core busy until the block ends."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it take its core
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def _seconds(fit):
+    started = time.perf_counter()
+    fit()
+    return time.perf_counter() - started
+
+
+def one_round(X, Y):
+    """Wall-clock seconds of each fit, RidgeCV first."""
+    from sklearn.linear_model import RidgeCV
+
+    from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+
+    fits = {
+        "RidgeCV()": lambda: RidgeCV().fit(X, Y),
+        "RidgeCV(19 alphas)": lambda: RidgeCV(alphas=RIDGE_GRID).fit(X, Y),
+        "FlexibleMLPRegressor()": lambda: FlexibleMLPRegressor(random_state=0).fit(X, Y),
+        "DGEXRegressor()": lambda: DGEXRegressor(random_state=0).fit(X, Y),
+    }
+    return {name: _seconds(fit) for name, fit in fits.items()}
+
+
+def format_round(label, seconds):
+    lines = [f"{label} (load average before: {os.getloadavg()[0]:.1f})"]
+    for name, value in seconds.items():
+        ratios = ""
+        if not name.startswith("RidgeCV"):
+            ratios = "  ".join(
+                f"{value / seconds[ridge]:6.1f}x {ridge}"
+                for ridge in ("RidgeCV()", "RidgeCV(19 alphas)")
+            )
+        lines.append(f"  {name:<24} {value:7.2f} s  {ratios}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="benchmarks/default_speed.py", description=__doc__)
+    parser.add_argument("--samples", type=int, default=250)
+    parser.add_argument("--landmarks", type=int, default=500)
+    parser.add_argument("--targets", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from sklearn_dgex.datasets import make_expression
+
+    X, Y = make_expression(
+        n_samples=args.samples, n_landmarks=args.landmarks, n_targets=args.targets, random_state=0
+    )
+    print(
+        f"default fits on {args.samples} x {args.landmarks} -> {args.targets}, "
+        f"{platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads by default)"
+    )
+    worst = {}
+    for repeat in range(args.repeats):
+        for label, condition in (("idle", None), ("one core busy", busy_core)):
+            if condition is None:
+                seconds = one_round(X, Y)
+            else:
+                with condition():
+                    seconds = one_round(X, Y)
+            print(format_round(f"round {repeat + 1}, {label}", seconds), flush=True)
+            for name, value in seconds.items():
+                if not name.startswith("RidgeCV"):
+                    ratio = value / seconds["RidgeCV(19 alphas)"]
+                    worst[name] = max(worst.get(name, 0.0), ratio)
+    for name, ratio in worst.items():
+        verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+        print(f"{name}: at most {ratio:.1f}x RidgeCV(19 alphas); {verdict} the {TARGET_RATIO:.0f}x target")
+    return worst
+
+
+if __name__ == "__main__":
+    main()
