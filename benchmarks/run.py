@@ -5,6 +5,7 @@ Run ``python benchmarks/run.py`` (what ``make bench`` does) or pick a preset::
     python benchmarks/run.py --preset smoke
     python benchmarks/run.py --preset mlp-study --epochs 50
     python benchmarks/run.py --preset paper --device cuda --models 'T-D-GEX-1,CR-D-GEX-5'
+    python benchmarks/run.py --preset paper --dry-run   # what would be trained, in seconds
     python benchmarks/run.py --data my.h5ad --landmarks my_landmarks.txt
     python benchmarks/run.py --preset small-data --datasets bladderbatch
 
@@ -184,6 +185,15 @@ def build_parser():
     parser.add_argument(
         "--list", action="store_true", help="print the presets and their models, then exit"
     )
+    parser.add_argument(
+        "--dry-run",
+        "--describe",
+        dest="dry_run",
+        action="store_true",
+        help="print every selected model as it would be trained (architecture, parameters "
+        "beside Table 1 of the D-GEX study, optimizer, schedule, epochs, batch size), "
+        "then exit without training or writing anything",
+    )
     return parser
 
 
@@ -246,13 +256,17 @@ def select_models(preset, pattern_text):
     return [spec for spec in preset.models if spec in selected]
 
 
-def resolve_device(device):
-    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; checked up front."""
+def resolve_device(device, *, check_available=True):
+    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; checked up front.
+
+    ``check_available=False`` accepts a CUDA device that is not there (``--dry-run``
+    describes a GPU run on any machine).
+    """
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if device.startswith("cuda") and check_available and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: torch sees no CUDA device; use 'cpu' or 'auto'")
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"--device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
@@ -264,6 +278,34 @@ def scaled_preset(preset, device):
     if device.startswith("cuda") and preset.gpu_overrides:
         return replace(preset, **preset.gpu_overrides)
     return preset
+
+
+def describe_run(preset, specs, args):
+    """``--dry-run``: the resolved models of the run as a Markdown table, nothing trained."""
+    from benchmarks.describe import describe_model, describe_table
+
+    if args.data is not None:
+        shape = load_data(preset, args)  # the user's data decide the networks' sizes
+    else:
+        shape = preset.data
+        if args.landmarks is not None:
+            raise ValueError(
+                "--landmarks needs --data (the synthetic default has its own landmarks)"
+            )
+    descriptions = [
+        describe_model(
+            spec, model_params(spec, preset, shape, args), shape.n_landmarks, shape.n_targets
+        )
+        for spec in specs
+    ]
+    n_samples = args.n_samples or getattr(shape, "n_samples", None)
+    header = (
+        f"Preset {preset.name!r} on {args.device}: {shape.n_landmarks:,} landmarks -> "
+        f"{shape.n_targets:,} targets"
+        + (f", {n_samples:,} profiles" if args.data is None and n_samples else "")
+        + f"; {len(specs)} model(s), networks built on the meta device, nothing trained."
+    )
+    return header + "\n\n" + describe_table(descriptions)
 
 
 # ---------------------------------------------------------------------------- one run
@@ -696,9 +738,12 @@ def main(argv=None):
     log = _quiet_log if args.quiet else _log
     try:
         if args.scheduler == "local":  # on a cluster each worker resolves its own device
-            args.device = resolve_device(args.device)
+            args.device = resolve_device(args.device, check_available=not args.dry_run)
         preset = scaled_preset(get_preset(args.preset), args.device)
         specs = select_models(preset, args.models)
+        if args.dry_run:
+            print(describe_run(preset, specs, args))
+            return 0
         out_dir = args.out or Path("bench_out") / preset.name
         log(
             f"Preset {preset.name!r}: {len(specs)} model(s); device {args.device}; "

@@ -92,3 +92,63 @@ def test_reduced_presets_keep_the_linear_output(name):
     for spec in PRESETS[name].models:
         if spec.kind == "dgex":
             assert _estimator(spec, PRESETS[name]).output_activation == "identity"
+
+
+def _dry_run(capsys, *argv):
+    assert bench_run.main([*argv, "--dry-run", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line]
+    header = [cell.strip("| ") for cell in rows[0]]
+    return lines[0], {row[0].strip("| "): dict(zip(header, row)) for row in rows[1:]}
+
+
+def test_dry_run_of_the_paper_preset_shows_table_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    first, rows = _dry_run(capsys, "--preset", "paper")
+    assert "942 landmarks -> 9,518 targets" in first
+    assert list(rows) == [spec.name for spec in PRESETS["paper"].models]
+    table_1_rows = [name for name, row in rows.items() if row["Table 1"] != "—"]
+    assert len(table_1_rows) == 36
+    for name in table_1_rows:
+        towers = int(name.rsplit("-", 1)[1])
+        parameters = f"{TABLE_1[towers][2]:,}"
+        assert rows[name]["Parameters"] == f"2 x {parameters}", name
+        assert rows[name]["Table 1"] == f"{parameters} (equal)", name
+        assert "taaf_sigmoid -> taaf_sigmoid" in rows[name]["Architecture"], name
+        assert rows[name]["Optimizer"] == "nadam lr 0.0005"
+        assert rows[name]["Schedule"].startswith("stepped: 0.0005 (1-400), 5e-05 (401-475)")
+        assert (rows[name]["Epochs"], rows[name]["Batch"].strip(" |")) == ("600", "256")
+    assert rows["RidgeCV"]["Parameters"] == "—"
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_dry_run_says_when_a_network_is_not_table_1s():
+    from benchmarks.describe import describe_model
+    from benchmarks.presets import ModelSpec
+
+    spec = ModelSpec("CR-D-GEX-5", "dgex", {"arch": "cr", "towers": 5})
+    params = {
+        "param_budget": "study",
+        "n_target_splits": 2,
+        "output_activation": "identity",
+    }
+    description = describe_model(spec, params, *STUDY_SHAPE)
+    assert description.table_1 == TABLE_1[5][2]
+    assert description.parameters_per_network == (TABLE_1[5][2] - 3 * 4759,) * 2
+    assert description.matches_table_1 is False
+
+
+def test_dry_run_of_gpu_and_mlp_presets(capsys):
+    # A GPU run is described on any machine.
+    first, rows = _dry_run(capsys, "--preset", "towers", "--device", "cuda", "--models", "CR-*")
+    assert "on cuda: 942 landmarks -> 4,759 targets" in first
+    assert len(rows) == len(STUDY_TOWERS)
+    assert all(row["Table 1"] == "—" for row in rows.values())  # not the study's budget
+    _, rows = _dry_run(capsys, "--preset", "mlp-study", "--models", "MLP-baseline")
+    (row,) = rows.values()
+    assert row["Architecture"].startswith("MLP [256, 256, 256, 256]; leaky_relu(0.1) -> elu(0.01)")
+    assert (row["Optimizer"], row["Schedule"], row["Batch"].strip(" |")) == (
+        "adam lr 0.0001",
+        "constant",
+        "27",
+    )
