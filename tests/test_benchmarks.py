@@ -382,6 +382,8 @@ def test_mlp_study_preset_has_the_six_configurations():
     assert baseline.hidden_layer_sizes == (256, 256, 256, 256)
     assert (baseline.activation, baseline.output_activation) == ("leaky_relu(0.1)", "elu(0.01)")
     assert (baseline.optimizer, baseline.lr, baseline.batch_size) == ("adam", 1e-4, 27)
+    # Targets in [0, 1], where the ELU(0.01) output can reach all of them.
+    assert baseline.target_scaling == "minmax"
     adamw = _estimator_for(models["MLP-AdamW"], PRESETS["mlp-study"])
     assert adamw.hidden_layer_sizes == (256, 128)
     assert (adamw.optimizer, adamw.lr, adamw.weight_decay) == ("adamw", 1e-3, 0.01)
