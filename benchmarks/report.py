@@ -153,7 +153,56 @@ def results_markdown(results, meta):
         'Test MMAE with its bootstrap 95% CI over test samples; "Genes < LR MAE" is the share of '
         "target genes whose test MAE is lower than LinearRegression's.",
     ]
+    if meta.get("paired_test"):
+        lines += ["", paired_comparison_text(meta["paired_test"])]
     return "\n".join(lines) + "\n"
+
+
+def paired_comparison(results, *, model=None, reference="LinearRegression"):
+    """The paired t-test and Wilcoxon test on per-sample MAE of one model against a reference.
+
+    The D-GEX study tested its best network against the D-GEX with TAAFs with
+    both tests on the MAEs of individual samples. ``model`` None, or a name
+    not among ``results``, is the model of lowest test MMAE other than the
+    reference; a ``reference`` not among them is LinearRegression. Returns
+    None when fewer than two models, or no reference, are there.
+    """
+    from sklearn_dgex.stats import paired_ttest, paired_wilcoxon
+
+    by_name = {result.model: result for result in results if result.per_sample_mae is not None}
+    if reference not in by_name:
+        reference = "LinearRegression"
+    if reference not in by_name or len(by_name) < 2:
+        return None
+    if model not in by_name or model == reference:
+        model = min((r for r in by_name.values() if r.model != reference), key=lambda r: r.mmae)
+        model = model.model
+    errors, reference_errors = by_name[model].per_sample_mae, by_name[reference].per_sample_mae
+    ttest = paired_ttest(errors, reference_errors)
+    wilcoxon = paired_wilcoxon(errors, reference_errors)
+    return {
+        "model": model,
+        "reference": reference,
+        "mmae": by_name[model].mmae,
+        "reference_mmae": by_name[reference].mmae,
+        "mean_difference": ttest.mean_difference,
+        "t_statistic": ttest.statistic,
+        "t_pvalue": ttest.pvalue,
+        "wilcoxon_statistic": wilcoxon.statistic,
+        "wilcoxon_pvalue": wilcoxon.pvalue,
+        "n_samples": ttest.n_samples,
+    }
+
+
+def paired_comparison_text(comparison):
+    """One Markdown paragraph of :func:`paired_comparison`'s result."""
+    c = comparison
+    return (
+        f"Paired tests on per-sample test MAE, {c['model']} against {c['reference']} "
+        f"({c['n_samples']} samples): MMAE {c['mmae']:.4f} against {c['reference_mmae']:.4f} "
+        f"(difference {c['mean_difference']:+.4f}); t-test t = {c['t_statistic']:.3f}, "
+        f"p = {c['t_pvalue']:.3g}; Wilcoxon signed-rank p = {c['wilcoxon_pvalue']:.3g}."
+    )
 
 
 def _threshold_text(meta):

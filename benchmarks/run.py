@@ -578,6 +578,10 @@ def write_outputs(run, out_dir, meta, log, *, started):
     out_dir.mkdir(parents=True, exist_ok=True)
     results = run.results
     written = write_figures(run, out_dir, log)
+    model, reference = run.preset.paired_test
+    meta["paired_test"] = report.paired_comparison(results, model=model, reference=reference)
+    if meta["paired_test"]:
+        log(report.paired_comparison_text(meta["paired_test"]))
     meta["wall_time_s"] = time.perf_counter() - started
     written += report.write_results(results, out_dir, meta)
     written += report.write_histories(results, out_dir)

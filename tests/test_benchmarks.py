@@ -146,6 +146,57 @@ def test_smoke_figures_are_non_empty_pngs(smoke):
         assert image[..., :3].std() > 0.01, f"{name} is blank"
 
 
+def test_smoke_paired_test_of_the_best_model_against_the_reference(smoke):
+    import scipy.stats
+
+    _, out, payload = smoke
+    comparison = payload["meta"]["paired_test"]
+    records = _records(payload)
+    others = {name: r["mmae"] for name, r in records.items() if name != "D-GEX-dense"}
+    assert comparison["reference"] == "D-GEX-dense"
+    assert comparison["model"] == min(others, key=others.get)
+    per_sample = pd.read_csv(out / "per_sample_mae.csv")
+    expected = scipy.stats.ttest_rel(per_sample[comparison["model"]], per_sample["D-GEX-dense"])
+    # 6 significant digits are written per sample.
+    assert comparison["t_statistic"] == pytest.approx(expected.statistic, rel=1e-3)
+    assert comparison["mean_difference"] == pytest.approx(
+        records[comparison["model"]]["mmae"] - records["D-GEX-dense"]["mmae"], abs=1e-9
+    )
+    assert f"{comparison['model']} against D-GEX-dense" in (out / "results.md").read_text()
+
+
+def test_paired_comparison_falls_back_to_the_best_and_to_linear_regression():
+    from benchmarks import report
+    from benchmarks._results import ModelResult
+
+    rng = np.random.default_rng(0)
+    base = rng.gamma(4.0, 0.03, size=200)
+    common = dict(
+        rmse=0.6,
+        mmae_ci_low=0.0,
+        mmae_ci_high=1.0,
+        val_mmae=0.5,
+        val_rmse=0.7,
+        fit_time_s=1.0,
+        predict_time_s=0.1,
+        train_samples_per_s=10.0,
+    )
+    results = [
+        ModelResult(name, kind, mmae=float(np.mean(e)), per_sample_mae=e, **common)
+        for name, kind, e in (
+            ("LinearRegression", "linear", 1.3 * base),
+            ("net-a", "mlp", 0.9 * base + rng.normal(0, 0.01, 200)),
+            ("net-b", "mlp", 1.1 * base),
+        )
+    ]
+    chosen = report.paired_comparison(results, model="absent", reference="absent")
+    assert (chosen["model"], chosen["reference"]) == ("net-a", "LinearRegression")
+    named = report.paired_comparison(results, model="net-b", reference="net-a")
+    assert (named["model"], named["reference"]) == ("net-b", "net-a")
+    assert named["t_statistic"] > 0 and named["t_pvalue"] < 1e-6
+    assert report.paired_comparison(results[1:], reference="absent") is None
+
+
 def test_smoke_markdown_table(smoke, capsys):
     _, out, payload = smoke
     text = (out / "results.md").read_text()
@@ -362,9 +413,19 @@ def test_paper_preset_is_the_dgex_study():
     data = preset.data
     assert (data.n_samples, data.n_landmarks, data.n_targets) == (126_102, 942, 9518)
     assert preset.epochs == 600
-    networks = [spec for spec in preset.models if spec.is_network]
+    networks = [spec for spec in preset.models if "towers" in spec.params]
     grid = {(spec.params["arch"], spec.params["towers"]) for spec in networks}
     assert grid == {(a, t) for a in ("t", "c", "tr", "cr") for t in STUDY_TOWERS}
+    # The reference networks of the study's Table 2: D-GEX with TAAFs and the original D-GEX.
+    taaf = _estimator_for(next(s for s in preset.models if s.name == "D-GEX-TAAFo-3x9000"), preset)
+    assert (taaf.arch, taaf.width, taaf.n_hidden_layers) == ("dense", 9000, 3)
+    assert (taaf.activation, taaf.output_activation) == ("taaf_sigmoid", "taaf_sigmoid")
+    tanh = _estimator_for(next(s for s in preset.models if s.name == "D-GEX-tanh-1x9000"), preset)
+    assert (tanh.arch, tanh.width, tanh.n_hidden_layers) == ("dense", 9000, 1)
+    assert (tanh.activation, tanh.output_activation) == ("tanh", "identity")
+    for estimator in (taaf, tanh):
+        assert estimator.n_target_splits == 2 and estimator.max_epochs == 600
+    assert preset.paired_test == ("CR-D-GEX-5", "D-GEX-TAAFo-3x9000")
     for spec in networks:
         estimator = _estimator_for(spec, preset)
         assert estimator.param_budget == "study"
