@@ -143,6 +143,14 @@ def build_parser():
         "of --data (default: the preset's / all)",
     )
     parser.add_argument(
+        "--threshold-rmse",
+        type=_positive_float,
+        metavar="RMSE",
+        help="a fixed validation RMSE for the epochs to threshold (epochs_to_threshold.png) "
+        "instead of the preset's relative one; the flexible-MLP study's Fig. 4 used 0.08 on its "
+        "own data",
+    )
+    parser.add_argument(
         "--n-boot",
         type=_positive_int,
         metavar="N",
@@ -201,6 +209,13 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
@@ -322,6 +337,8 @@ class BenchmarkRun:
     interrupted: bool = False
     error: str | None = None
     wall_time_s: float = 0.0
+    #: The resolved estimator parameters of every model fitted, by name.
+    params: dict = field(default_factory=dict)
 
 
 def network_params(spec, preset, data, *, epochs, device, seed):
@@ -401,7 +418,7 @@ def run_benchmark(preset, specs, data, args, *, log, progress, keep_predictions=
             try:
                 if spec.is_network and not run.threshold:
                     run.threshold = error_threshold(preset, run.results, data, log)
-                params = model_params(spec, preset, data, args)
+                params = run.params[spec.name] = model_params(spec, preset, data, args)
                 with progress.epochs(spec, params) as epoch_bar:
                     result = fit_and_evaluate(
                         spec,
@@ -449,8 +466,10 @@ def _run_networks_on_cluster(run, preset, specs, data, args, n_boot, log):
 
     baselines = [spec for spec in specs if not spec.is_network]
     networks = [spec for spec in specs if spec.is_network]
+    for spec in [*baselines, *networks]:
+        run.params[spec.name] = model_params(spec, preset, data, args)
     for spec in baselines:
-        params = model_params(spec, preset, data, args)
+        params = run.params[spec.name]
         run.results.append(
             fit_and_evaluate(
                 spec, params, data, n_boot=n_boot, seed=args.seed, keep_predictions=args.de
@@ -463,7 +482,7 @@ def _run_networks_on_cluster(run, preset, specs, data, args, n_boot, log):
         run.results += Parallel(n_jobs=-1)(
             delayed(fit_and_evaluate)(
                 spec,
-                model_params(spec, preset, data, args),
+                run.params[spec.name],
                 data,
                 n_boot=n_boot,
                 seed=args.seed,
@@ -494,7 +513,7 @@ def torch_threads(n_threads):
 def error_threshold(preset, results, data, log):
     """The validation RMSE that counts as "reached" for epochs-to-threshold."""
     if preset.threshold_rmse is not None:
-        return {"value": preset.threshold_rmse, "definition": "fixed by the preset"}
+        return {"value": preset.threshold_rmse, "definition": "a fixed validation RMSE"}
     linear = [r for r in results if r.kind in ("linear", "ridge")]
     if linear:
         best = min(linear, key=lambda r: r.val_rmse)
@@ -612,8 +631,20 @@ def write_figures(run, out_dir, log):
         figures.append(
             report.plot_speed_vs_parameters(networks, out_dir / "speed_vs_parameters.png")
         )
+    if any(report.iterations_per_second(r) for r in networks):
+        figures.append(
+            report.plot_training_efficiency(networks, out_dir / "training_efficiency.png")
+        )
     if report.has_tower_sweep(results):
         figures.append(report.plot_towers(results, out_dir / "towers.png"))
+        figures += tower_budget_figures(run, out_dir)
+    for plot, name in (
+        (report.plot_wilcoxon_towers, "wilcoxon_towers.png"),
+        (report.plot_wilcoxon_architectures, "wilcoxon_architectures.png"),
+    ):
+        path = plot(results, out_dir / name, alpha=run.preset.alpha)
+        if path is not None:
+            figures.append(path)
     if len(results) >= 2:
         names, matrix, pvalues = report.significance_matrix(results, alpha=run.preset.alpha)
         report.write_wilcoxon(names, matrix, pvalues, out_dir)
@@ -625,6 +656,30 @@ def write_figures(run, out_dir, log):
     else:
         log("No LinearRegression result: skipping beats_linear.png.")
     return figures
+
+
+def tower_budget_figures(run, out_dir):
+    """The D-GEX study's Figs. 2 and 3 for the run's weight budget, from the budget solver."""
+    from sklearn_dgex import DGEXRegressor
+    from sklearn_dgex.nn.budget import count_neurons
+
+    towered = [r for r in run.results if r.details.get("arch") in report.ARCH_LABELS]
+    estimator = DGEXRegressor(**run.params[towered[0].model])
+    n_in = run.data.n_landmarks
+    n_out = -(-run.data.n_targets // estimator.n_target_splits)  # the larger block
+    activations = estimator._activations()
+    param_budget = estimator._budget(n_in, n_out)
+    used = sorted({(r.details["towers"], r.details["width"]) for r in towered})
+    points = [
+        (towers, width, count_neurons(n_in, n_out, towers=towers, width=width, **activations))
+        for towers, width in used
+    ]
+    curve = report.tower_budget_curve(
+        n_in, n_out, param_budget, max_towers=max(12, *(t for t, _ in used)), **activations
+    )
+    return report.plot_tower_budget(
+        curve, n_out, (out_dir / "tower_widths.png", out_dir / "tower_neurons.png"), used=points
+    )
 
 
 # ---------------------------------------------------------------------------- progress
@@ -744,6 +799,8 @@ def main(argv=None):
         if args.scheduler == "local":  # on a cluster each worker resolves its own device
             args.device = resolve_device(args.device, check_available=not args.dry_run)
         preset = scaled_preset(get_preset(args.preset), args.device)
+        if args.threshold_rmse is not None:
+            preset = replace(preset, threshold_rmse=args.threshold_rmse)
         specs = select_models(preset, args.models)
         if args.dry_run:
             print(describe_run(preset, specs, args))

@@ -31,6 +31,12 @@ FIGURES = (
     "towers.png",
     "wilcoxon.png",
     "beats_linear.png",
+    # The flexible-MLP study's Fig. 3; the D-GEX study's Figs. 2, 3, 5 and 6.
+    "training_efficiency.png",
+    "tower_widths.png",
+    "tower_neurons.png",
+    "wilcoxon_towers.png",
+    "wilcoxon_architectures.png",
 )
 FILES = (
     "results.json",
@@ -195,6 +201,99 @@ def test_paired_comparison_falls_back_to_the_best_and_to_linear_regression():
     assert (named["model"], named["reference"]) == ("net-b", "net-a")
     assert named["t_statistic"] > 0 and named["t_pvalue"] < 1e-6
     assert report.paired_comparison(results[1:], reference="absent") is None
+
+
+def test_smoke_iterations_per_second(smoke):
+    _, _, payload = smoke
+    n_train = payload["meta"]["data"]["n_train"]
+    for record in payload["models"]:
+        if record["kind"] in ("mlp", "dgex"):
+            details = record["details"]
+            assert details["batch_size"] == 32
+            # Every epoch is ceil(n_train / batch) steps of the one network.
+            steps = math.ceil(n_train / 32)
+            expected = record["train_samples_per_s"] * steps / n_train
+            assert details["iterations_per_s"] == pytest.approx(expected, rel=1e-9)
+
+
+def _fake_result(name, kind, errors, **details):
+    from benchmarks._results import ModelResult
+
+    return ModelResult(
+        name,
+        kind,
+        mmae=float(np.mean(errors)),
+        rmse=1.0,
+        mmae_ci_low=0.0,
+        mmae_ci_high=1.0,
+        val_mmae=0.5,
+        val_rmse=0.7,
+        fit_time_s=1.0,
+        predict_time_s=0.1,
+        train_samples_per_s=10.0,
+        per_sample_mae=np.asarray(errors),
+        details=details,
+    )
+
+
+def test_wilcoxon_figures_by_tower_count_and_by_architecture(monkeypatch):
+    from benchmarks import report
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig) or path)
+    base = np.random.default_rng(0).gamma(4.0, 0.03, size=300)
+    results = [
+        _fake_result(
+            f"{arch}-{towers}", "dgex", base * (1 + 0.05 * towers), arch=arch, towers=towers
+        )
+        for arch, counts in (("t", (1, 2, 4)), ("cr", (2, 4)), ("c", (4,)))
+        for towers in counts
+    ]
+    report.plot_wilcoxon_towers(results, "unused.png", alpha=1e-4)
+    panels = [ax for ax in drawn[0].axes if ax.get_visible()]
+    # Fig. 5: one matrix per architecture run at two or more tower counts.
+    assert [ax.get_title() for ax in panels] == ["T-D-GEX", "CR-D-GEX"]
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["1", "2", "4"]
+    # Fewer towers err less here: row 1 is better (+1, black) than column 4.
+    assert panels[0].images[0].get_array()[0, 2] == 1
+    report.plot_wilcoxon_architectures(results, "unused.png", alpha=1e-4)
+    panels = [ax for ax in drawn[1].axes if ax.get_visible()]
+    # Fig. 6: one matrix per tower count with two or more architectures.
+    assert [ax.get_title() for ax in panels] == ["2 towers", "4 towers"]
+    labels = [t.get_text() for t in panels[1].get_xticklabels()]
+    assert labels == ["T-D-GEX", "C-D-GEX", "CR-D-GEX"]
+    assert report.plot_wilcoxon_architectures(results[:3], "unused.png", alpha=1e-4) is None
+
+
+def test_tower_budget_curve_is_the_solvers():
+    from study_tables import TABLE_1
+
+    from benchmarks import report
+    from sklearn_dgex.nn.budget import dense_budget
+
+    curve = report.tower_budget_curve(942, 4759, dense_budget(942, 4759, 10000))
+    assert [towers for towers, _, _ in curve] == list(range(1, 13))
+    # The solver gives Table 1's widths for one and two towers (and a few more neurons
+    # for more towers, see solve_width).
+    for towers, width, neurons in curve[:2]:
+        assert (width, neurons) == TABLE_1[towers][:2]
+    widths = [width for _, width, _ in curve]
+    assert widths == sorted(set(widths), reverse=True)
+    # Tower counts whose towers no longer fit are left out.
+    small = report.tower_budget_curve(24, 40, dense_budget(24, 40, 4), max_towers=12)
+    assert 1 <= len(small) < 12
+
+
+def test_threshold_rmse_option_fixes_the_threshold(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--preset", "smoke", "--models", "RidgeCV,MLP-AdamW", "--threshold-rmse", "50"]
+    assert bench_run.main([*argv, "--out", str(out), "--quiet"]) == 0
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["meta"]["threshold"]["value"] == 50.0
+    assert _records(payload)["MLP-AdamW"]["epochs_to_threshold"] == 1
+    with pytest.raises(SystemExit):
+        bench_run.main(["--preset", "smoke", "--threshold-rmse", "-1"])
+    assert "positive number" in capsys.readouterr().err
 
 
 def test_smoke_markdown_table(smoke, capsys):
