@@ -339,7 +339,7 @@ PRESETS = {
             n_boot=10_000,
             # The study compares each configuration with its baseline.
             paired_test=(None, "MLP-baseline"),
-            expected_runtime="about 3-4 min on 2 CPU cores (189 s of CPU time measured)",
+            expected_runtime="about 3-5 min on 2 CPU cores (155 s of CPU time measured)",
         ),
         Preset(
             name="towers",
