@@ -352,13 +352,15 @@ def network_params(spec, preset, data, *, epochs, device, seed):
 
 
 def _dense_budget(params, data, width):
+    from sklearn_dgex import DGEXRegressor
     from sklearn_dgex.nn.budget import dense_budget
 
     n_out = -(-data.n_targets // params.get("n_target_splits", 1))  # the larger half
+    # The neurons the estimator builds: its defaults where the preset is silent.
+    defaults = DGEXRegressor().get_params()
     kwargs = {
-        key: params[key]
+        key: params.get(key, defaults[key])
         for key in ("n_hidden_layers", "activation", "output_activation")
-        if key in params
     }
     return dense_budget(data.n_landmarks, n_out, width, **kwargs)
 

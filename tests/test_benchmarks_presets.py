@@ -152,3 +152,28 @@ def test_dry_run_of_gpu_and_mlp_presets(capsys):
         "constant",
         "27",
     )
+
+
+@pytest.mark.parametrize("n_targets", [40, 1000, 12_327])
+def test_budget_width_is_the_width_of_the_dense_network(n_targets):
+    # budget_width=W is the budget of the dense network of width W as the estimator
+    # builds it (linear output unless the preset says otherwise), so that network
+    # gets exactly width W on any data.
+    from benchmarks.describe import describe_model
+
+    class Data:
+        n_landmarks = 934
+
+    Data.n_targets = n_targets
+    # One tower of width W has the dense network's weights.
+    for name, model in (
+        ("default", "D-GEX-dense"),
+        ("smoke", "D-GEX-dense"),
+        ("towers", "T-D-GEX-1"),
+    ):
+        preset = PRESETS[name]
+        spec = next(spec for spec in preset.models if spec.name == model)
+        width = spec.params["budget_width"]
+        params = bench_run.network_params(spec, preset, Data, epochs=None, device="cpu", seed=0)
+        description = describe_model(spec, params, Data.n_landmarks, n_targets)
+        assert f" x {width:,} neurons" in description.architecture, (name, description)
