@@ -116,7 +116,7 @@ def _architecture(estimator, modules):
     parts.append(f"{estimator.activation} -> {estimator.output_activation}")
     if estimator.dropout:
         parts.append(f"dropout {estimator.dropout:g}")
-    if estimator.target_scaling != True:  # noqa: E712 (also "minmax")
+    if estimator.target_scaling is not True:
         parts.append(f"target_scaling={estimator.target_scaling!r}")
     if networks:
         parts.append(networks)

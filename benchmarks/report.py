@@ -397,10 +397,40 @@ def has_tower_sweep(results):
     return any(len({t for t, _ in points}) > 1 for points in tower_series(results).values())
 
 
-def plot_towers(results, path):
-    """Test MMAE against the number of towers per architecture (the D-GEX study's Fig. 4)."""
+def closest_tower_count(results, n_out):
+    """The tower count of the run whose towers are closest in width to ``n_out`` outputs.
+
+    The shaded band of the D-GEX study's Figs. 2-4; None without tower widths.
+    """
+    widths = {
+        towers: result.details["width"]
+        for points in tower_series(results).values()
+        for towers, result in points
+        if result.details.get("width")
+    }
+    if not widths:
+        return None
+    return min(widths, key=lambda towers: abs(widths[towers] - n_out))
+
+
+def plot_towers(results, path, *, n_out=None):
+    """Test MMAE against the number of towers per architecture (the D-GEX study's Fig. 4).
+
+    With ``n_out`` (outputs per network), the tower count whose towers are
+    closest in width to it is shaded, as in the study.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    closest = None if n_out is None else closest_tower_count(results, n_out)
+    if closest is not None:
+        ax.axvspan(
+            closest - 0.5,
+            closest + 0.5,
+            color="#cccccc",
+            alpha=0.6,
+            linewidth=0,
+            label=f"towers closest in width to the {n_out:,} outputs",
+        )
     for arch, points in tower_series(results).items():
         towers = [t for t, _ in points]
         mmae = np.array([r.mmae for _, r in points])

@@ -638,7 +638,8 @@ def write_figures(run, out_dir, log):
             report.plot_training_efficiency(networks, out_dir / "training_efficiency.png")
         )
     if report.has_tower_sweep(results):
-        figures.append(report.plot_towers(results, out_dir / "towers.png"))
+        n_out = -(-run.data.n_targets // _target_splits(run))
+        figures.append(report.plot_towers(results, out_dir / "towers.png", n_out=n_out))
         figures += tower_budget_figures(run, out_dir)
     for plot, name in (
         (report.plot_wilcoxon_towers, "wilcoxon_towers.png"),
@@ -658,6 +659,12 @@ def write_figures(run, out_dir, log):
     else:
         log("No LinearRegression result: skipping beats_linear.png.")
     return figures
+
+
+def _target_splits(run):
+    """Networks per model of the run's tower sweep (each on a block of the targets)."""
+    towered = [r for r in run.results if r.details.get("arch") in report.ARCH_LABELS]
+    return run.params[towered[0].model].get("n_target_splits", 1)
 
 
 def tower_budget_figures(run, out_dir):

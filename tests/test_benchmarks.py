@@ -265,6 +265,23 @@ def test_wilcoxon_figures_by_tower_count_and_by_architecture(monkeypatch):
     assert report.plot_wilcoxon_architectures(results[:3], "unused.png", alpha=1e-4) is None
 
 
+def test_towers_figure_shades_the_towers_closest_to_the_outputs(monkeypatch):
+    from benchmarks import report
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig) or path)
+    errors = np.full(10, 0.2)
+    # Table 1's widths: 5 towers of 4,615 neurons are the closest to 4,759 outputs.
+    results = [
+        _fake_result(f"T-{t}", "dgex", errors, arch="t", towers=t, width=w)
+        for t, w in ((1, 10000), (4, 5157), (5, 4615), (6, 4211))
+    ]
+    assert report.closest_tower_count(results, 4759) == 5
+    report.plot_towers(results, "unused.png", n_out=4759)
+    (band,) = [p for p in drawn[0].axes[0].patches if "closest" in p.get_label()]
+    assert band.get_x() == 4.5 and band.get_width() == 1.0
+
+
 def test_tower_budget_curve_is_the_solvers():
     from study_tables import TABLE_1
 
@@ -531,6 +548,8 @@ def test_paper_preset_is_the_dgex_study():
         assert estimator.n_target_splits == 2
         assert (estimator.optimizer, estimator.lr, estimator.lr_schedule) == ("nadam", 5e-4, "dgex")
         assert estimator.max_epochs == 600 and estimator.dropout == 0.25
+        # The study's TAAF neurons, output layer included (its TAAFo).
+        assert (estimator.activation, estimator.output_activation) == ("taaf_sigmoid",) * 2
     assert round(preset.val_size * 126_102) == 18_895
     assert round(preset.test_size * 126_102) == 18_951
 
