@@ -299,14 +299,10 @@ def describe_run(preset, specs, args):
     """``--dry-run``: the resolved models of the run as a Markdown table, nothing trained."""
     from benchmarks.describe import describe_model, describe_table
 
-    if args.data is not None:
-        shape = load_data(preset, args)  # the user's data decide the networks' sizes
-    else:
-        shape = preset.data
-        if args.landmarks is not None:
-            raise ValueError(
-                "--landmarks needs --data (the synthetic default has its own landmarks)"
-            )
+    # The synthetic data need not be generated for their shape; the user's data decide
+    # the networks' sizes (and load_data checks the data options).
+    own_data = args.data is not None or args.landmarks is not None
+    shape = load_data(preset, args) if own_data else preset.data
     descriptions = [
         describe_model(
             spec, model_params(spec, preset, shape, args), shape.n_landmarks, shape.n_targets
@@ -661,18 +657,26 @@ def write_figures(run, out_dir, log):
     return figures
 
 
+def _towered(run):
+    """Results of the run's tower networks (T, C, TR, CR)."""
+    return [r for r in run.results if r.details.get("arch") in report.ARCH_LABELS]
+
+
 def _target_splits(run):
     """Networks per model of the run's tower sweep (each on a block of the targets)."""
-    towered = [r for r in run.results if r.details.get("arch") in report.ARCH_LABELS]
-    return run.params[towered[0].model].get("n_target_splits", 1)
+    return run.params[_towered(run)[0].model].get("n_target_splits", 1)
 
 
 def tower_budget_figures(run, out_dir):
-    """The D-GEX study's Figs. 2 and 3 for the run's weight budget, from the budget solver."""
+    """The D-GEX study's Figs. 2 and 3 for the run's weight budget, from the budget solver.
+
+    The preset's tower networks share one budget (``budget_width`` or
+    ``param_budget``), so the first one's stands for all.
+    """
     from sklearn_dgex import DGEXRegressor
     from sklearn_dgex.nn.budget import count_neurons
 
-    towered = [r for r in run.results if r.details.get("arch") in report.ARCH_LABELS]
+    towered = _towered(run)
     estimator = DGEXRegressor(**run.params[towered[0].model])
     n_in = run.data.n_landmarks
     n_out = -(-run.data.n_targets // estimator.n_target_splits)  # the larger block
