@@ -175,8 +175,8 @@ def paired_comparison(results, *, model=None, reference="LinearRegression"):
     if reference not in by_name or len(by_name) < 2:
         return None
     if model not in by_name or model == reference:
-        model = min((r for r in by_name.values() if r.model != reference), key=lambda r: r.mmae)
-        model = model.model
+        others = [r for r in by_name.values() if r.model != reference]
+        model = min(others, key=lambda r: r.mmae).model
     errors, reference_errors = by_name[model].per_sample_mae, by_name[reference].per_sample_mae
     ttest = paired_ttest(errors, reference_errors)
     wilcoxon = paired_wilcoxon(errors, reference_errors)
