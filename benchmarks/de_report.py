@@ -38,6 +38,19 @@ METRIC_LABELS = {
 }
 # Whiskers at these percentiles, as in the study's figures.
 WHISKERS = (10, 90)
+# The D-GEX study's figure of each drawing: the scores of the models (F1: Fig. 7,
+# MCC: Fig. 9) and their paired differences (F1: Fig. 8, MCC: Fig. 10).
+STUDY_FIGURES = {
+    ("scores", "f1"): 7,
+    ("differences", "f1"): 8,
+    ("scores", "mcc"): 9,
+    ("differences", "mcc"): 10,
+}
+
+
+def _study_figure(kind, metric):
+    number = STUDY_FIGURES.get((kind, metric))
+    return "" if number is None else f" (the D-GEX study's Fig. {number})"
 
 
 # ---------------------------------------------------------------------------- tables
@@ -229,7 +242,9 @@ def _grouped_boxes(ax, groups, labels, sizes, whiskers):
 
 
 def plot_de_scores(result, metric, path, *, whiskers=WHISKERS):
-    """Distribution of one score per model and sample size (the study's Figs. 7 and 8).
+    """Distribution of one score per model and sample size (the study's Figs. 7 and 9).
+
+    The study draws the F1 score in its Fig. 7 and the MCC in its Fig. 9.
 
     Parameters
     ----------
@@ -270,7 +285,8 @@ def plot_de_scores(result, metric, path, *, whiskers=WHISKERS):
     label = METRIC_LABELS.get(metric, metric)
     ax.set_ylabel(label)
     ax.set_title(
-        f"{label} of the DE calls on inferred data against those on measured data\n"
+        f"{label} of the DE calls on inferred data against those on measured data"
+        f"{_study_figure('scores', metric)}\n"
         f"{result.info['n_repeats']:,} sample sets per size; whiskers at the "
         f"{whiskers[0]:g}th and {whiskers[1]:g}th percentiles",
         fontsize="medium",
@@ -279,7 +295,10 @@ def plot_de_scores(result, metric, path, *, whiskers=WHISKERS):
 
 
 def plot_de_differences(result, metric, path, *, pairs=None, whiskers=WHISKERS):
-    """Distribution of the paired differences of one score between models (Figs. 9 and 10).
+    """Distribution of the paired differences of one score between models (Figs. 8 and 10).
+
+    The study draws the differences of the F1 score in its Fig. 8 and of the MCC in its
+    Fig. 10.
 
     Parameters
     ----------
@@ -336,6 +355,7 @@ def plot_de_differences(result, metric, path, *, pairs=None, whiskers=WHISKERS):
     title = f"Paired differences of {label}"
     if len(pairs) == 1:
         title += f": {labels[0]}"
+    title += _study_figure("differences", metric)
     ax.set_title(
         f"{title}\n{result.info['n_repeats']:,} sample sets per size; whiskers at the "
         f"{whiskers[0]:g}th and {whiskers[1]:g}th percentiles",
@@ -360,8 +380,9 @@ def write_de_report(result, out_dir, *, metrics=("f1", "mcc"), prefix="de"):
     Files, under ``out_dir``: ``{prefix}_table.md`` (what :func:`de_markdown`
     returns), ``{prefix}_scores.csv`` (one row per model x size x repetition),
     ``{prefix}_comparisons.csv`` (the Wilcoxon tests), and per metric
-    ``{prefix}_{metric}.png`` (Figs. 7 and 8) and, with two or more models,
-    ``{prefix}_{metric}_differences.png`` (Figs. 9 and 10).
+    ``{prefix}_{metric}.png`` (the scores: Figs. 7 and 9 for F1 and MCC) and, with two
+    or more models, ``{prefix}_{metric}_differences.png`` (their paired differences:
+    Figs. 8 and 10).
 
     Parameters
     ----------

@@ -153,7 +153,56 @@ def results_markdown(results, meta):
         'Test MMAE with its bootstrap 95% CI over test samples; "Genes < LR MAE" is the share of '
         "target genes whose test MAE is lower than LinearRegression's.",
     ]
+    if meta.get("paired_test"):
+        lines += ["", paired_comparison_text(meta["paired_test"])]
     return "\n".join(lines) + "\n"
+
+
+def paired_comparison(results, *, model=None, reference="LinearRegression"):
+    """The paired t-test and Wilcoxon test on per-sample MAE of one model against a reference.
+
+    The D-GEX study tested its best network against the D-GEX with TAAFs with
+    both tests on the MAEs of individual samples. ``model`` None, or a name
+    not among ``results``, is the model of lowest test MMAE other than the
+    reference; a ``reference`` not among them is LinearRegression. Returns
+    None when fewer than two models, or no reference, are there.
+    """
+    from sklearn_dgex.stats import paired_ttest, paired_wilcoxon
+
+    by_name = {result.model: result for result in results if result.per_sample_mae is not None}
+    if reference not in by_name:
+        reference = "LinearRegression"
+    if reference not in by_name or len(by_name) < 2:
+        return None
+    if model not in by_name or model == reference:
+        others = [r for r in by_name.values() if r.model != reference]
+        model = min(others, key=lambda r: r.mmae).model
+    errors, reference_errors = by_name[model].per_sample_mae, by_name[reference].per_sample_mae
+    ttest = paired_ttest(errors, reference_errors)
+    wilcoxon = paired_wilcoxon(errors, reference_errors)
+    return {
+        "model": model,
+        "reference": reference,
+        "mmae": by_name[model].mmae,
+        "reference_mmae": by_name[reference].mmae,
+        "mean_difference": ttest.mean_difference,
+        "t_statistic": ttest.statistic,
+        "t_pvalue": ttest.pvalue,
+        "wilcoxon_statistic": wilcoxon.statistic,
+        "wilcoxon_pvalue": wilcoxon.pvalue,
+        "n_samples": ttest.n_samples,
+    }
+
+
+def paired_comparison_text(comparison):
+    """One Markdown paragraph of :func:`paired_comparison`'s result."""
+    c = comparison
+    return (
+        f"Paired tests on per-sample test MAE, {c['model']} against {c['reference']} "
+        f"({c['n_samples']} samples): MMAE {c['mmae']:.4f} against {c['reference_mmae']:.4f} "
+        f"(difference {c['mean_difference']:+.4f}); t-test t = {c['t_statistic']:.3f}, "
+        f"p = {c['t_pvalue']:.3g}; Wilcoxon signed-rank p = {c['wilcoxon_pvalue']:.3g}."
+    )
 
 
 def _threshold_text(meta):
@@ -348,10 +397,40 @@ def has_tower_sweep(results):
     return any(len({t for t, _ in points}) > 1 for points in tower_series(results).values())
 
 
-def plot_towers(results, path):
-    """Test MMAE against the number of towers per architecture (the D-GEX study's Fig. 4)."""
+def closest_tower_count(results, n_out):
+    """The tower count of the run whose towers are closest in width to ``n_out`` outputs.
+
+    The shaded band of the D-GEX study's Figs. 2-4; None without tower widths.
+    """
+    widths = {
+        towers: result.details["width"]
+        for points in tower_series(results).values()
+        for towers, result in points
+        if result.details.get("width")
+    }
+    if not widths:
+        return None
+    return min(widths, key=lambda towers: abs(widths[towers] - n_out))
+
+
+def plot_towers(results, path, *, n_out=None):
+    """Test MMAE against the number of towers per architecture (the D-GEX study's Fig. 4).
+
+    With ``n_out`` (outputs per network), the tower count whose towers are
+    closest in width to it is shaded, as in the study.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    closest = None if n_out is None else closest_tower_count(results, n_out)
+    if closest is not None:
+        ax.axvspan(
+            closest - 0.5,
+            closest + 0.5,
+            color="#cccccc",
+            alpha=0.6,
+            linewidth=0,
+            label=f"towers closest in width to the {n_out:,} outputs",
+        )
     for arch, points in tower_series(results).items():
         towers = [t for t, _ in points]
         mmae = np.array([r.mmae for _, r in points])
@@ -378,25 +457,33 @@ def plot_towers(results, path):
     return _save(fig, path)
 
 
-def plot_wilcoxon(names, matrix, path, *, alpha):
-    """Pairwise Wilcoxon matrix (the D-GEX study's Figs. 5 and 6).
-
-    Black: the row model is significantly better than the column model; white:
-    significantly worse; grey: no significant difference at ``alpha``.
-    """
-    plt = _pyplot()
+def _draw_significance(ax, names, matrix, *, fontsize=7, rotation=90):
+    """Black: row significantly better than column; white: worse; grey: neither."""
     from matplotlib.colors import ListedColormap
 
-    size = max(4.0, 0.38 * len(names) + 2.0)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size))
     image = np.asarray(matrix, dtype=float)
     ax.imshow(image, cmap=ListedColormap(["white", "#b0b0b0", "black"]), vmin=-1, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=rotation, fontsize=fontsize)
+    ax.set_yticks(range(len(names)), names, fontsize=fontsize)
     ax.set_xticks(np.arange(-0.5, len(names)), minor=True)
     ax.set_yticks(np.arange(-0.5, len(names)), minor=True)
     ax.grid(which="minor", color="#808080", linewidth=0.5)
     ax.tick_params(which="minor", length=0)
+
+
+def plot_wilcoxon(names, matrix, path, *, alpha):
+    """Pairwise Wilcoxon matrix over every model of the run.
+
+    Black: the row model is significantly better than the column model; white:
+    significantly worse; grey: no significant difference at ``alpha``. The
+    study draws the same cells by tower count (:func:`plot_wilcoxon_towers`,
+    its Fig. 5) and by architecture (:func:`plot_wilcoxon_architectures`,
+    its Fig. 6).
+    """
+    plt = _pyplot()
+    size = max(4.0, 0.38 * len(names) + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    _draw_significance(ax, names, matrix)
     ax.set_title(
         f"Wilcoxon signed-rank on per-sample MAE, α = {alpha:g}\n"
         "black: row better than column; white: worse; grey: no significant difference",
@@ -425,6 +512,173 @@ def plot_beats_linear(results, path):
     ax.axvline(50, color="black", linestyle=":", linewidth=1)
     ax.set_xlabel("% of target genes with lower test MAE than LinearRegression")
     ax.set_title("Genes on which each model beats linear regression")
+    return _save(fig, path)
+
+
+def _significance_panels(panels, path, *, alpha, title, axis_label):
+    """One significance matrix per panel: ``[(panel title, labels, {label: errors}), ...]``."""
+    from sklearn_dgex.stats import pairwise_wilcoxon
+
+    plt = _pyplot()
+    n_cols = min(len(panels), 3)
+    n_rows = -(-len(panels) // n_cols)
+    size = max(2.6, 0.3 * max(len(labels) for _, labels, _ in panels) + 1.6)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(max(size * n_cols, 6.0), size * n_rows + 1.0))
+    axes = np.atleast_1d(axes).ravel()
+    for ax, (panel_title, labels, errors) in zip(axes, panels):
+        outcome = pairwise_wilcoxon(errors, alpha=alpha)
+        _draw_significance(ax, labels, outcome.significance, fontsize=8, rotation=0)
+        ax.set_title(panel_title, fontsize=9)
+        ax.set_xlabel(f"column: {axis_label}", fontsize=8)
+        ax.set_ylabel(f"row: {axis_label}", fontsize=8)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        f"{title}\nWilcoxon signed-rank on per-sample MAE, α = {alpha:g}\nblack: row "
+        "significantly better than column; white: worse; grey: no significant difference",
+        fontsize=9,
+    )
+    return _save(fig, path)
+
+
+def plot_wilcoxon_towers(results, path, *, alpha):
+    """Pairwise Wilcoxon tests between tower counts, one matrix per architecture.
+
+    The D-GEX study's Fig. 5: a cell in row ``r`` and column ``c`` is black when
+    the network with ``r`` towers is significantly better than that with ``c``
+    towers, white when worse, grey when neither. Architectures run at fewer
+    than two tower counts are left out; returns None when none is left.
+    """
+    panels = []
+    for arch in ARCH_LABELS:
+        points = tower_series(results).get(arch, [])
+        if len(points) >= 2:
+            errors = {str(towers): result.per_sample_mae for towers, result in points}
+            panels.append((ARCH_LABELS[arch], list(errors), errors))
+    if not panels:
+        return None
+    return _significance_panels(
+        panels, path, alpha=alpha, title="Tower counts compared", axis_label="towers"
+    )
+
+
+def plot_wilcoxon_architectures(results, path, *, alpha):
+    """Pairwise Wilcoxon tests between architectures, one matrix per tower count.
+
+    The D-GEX study's Fig. 6: a cell in row ``r`` and column ``c`` is black when
+    architecture ``r`` is significantly better than architecture ``c`` at the
+    same number of towers. Tower counts with fewer than two architectures are
+    left out; returns None when none is left.
+    """
+    by_towers = {}
+    for arch, points in tower_series(results).items():
+        for towers, result in points:
+            by_towers.setdefault(towers, {})[arch] = result
+    panels = []
+    for towers in sorted(by_towers):
+        archs = [arch for arch in ARCH_LABELS if arch in by_towers[towers]]
+        if len(archs) >= 2:
+            errors = {ARCH_LABELS[a]: by_towers[towers][a].per_sample_mae for a in archs}
+            panels.append((f"{towers} tower{'s' if towers > 1 else ''}", list(errors), errors))
+    if not panels:
+        return None
+    return _significance_panels(
+        panels,
+        path,
+        alpha=alpha,
+        title="Architectures compared at a fixed number of towers",
+        axis_label="architecture",
+    )
+
+
+def tower_budget_curve(n_in, n_out, param_budget, *, max_towers=12, **activations):
+    """Neurons per tower and in all, against the tower count, at one weight budget.
+
+    Widths from :func:`sklearn_dgex.nn.budget.solve_width` (the widest towers
+    within ``param_budget`` parameters), neurons from
+    :func:`~sklearn_dgex.nn.budget.count_neurons`; nothing is trained. Tower
+    counts whose towers no longer fit are left out. Returns
+    ``[(towers, width, neurons), ...]``.
+    """
+    from sklearn_dgex.nn.budget import count_neurons, solve_width
+
+    points = []
+    for towers in range(1, max_towers + 1):
+        try:
+            width = solve_width(
+                n_in, n_out, towers=towers, param_budget=param_budget, **activations
+            )
+        except ValueError:  # the budget is too small for this many towers
+            break
+        neurons = count_neurons(n_in, n_out, towers=towers, width=width, **activations)
+        points.append((towers, width, neurons))
+    return points
+
+
+def plot_tower_budget(curve, n_out, paths, *, used=()):
+    """The D-GEX study's Figs. 2 and 3: neurons per tower, and in all, against tower count.
+
+    ``curve`` is :func:`tower_budget_curve`'s result; ``paths`` the two PNGs
+    (Fig. 2: neurons per tower; Fig. 3: total neurons); ``used`` the
+    ``(towers, width, neurons)`` of the preset's own networks, drawn as
+    points (at the study's shape, the widths of its Table 1). As in the study,
+    the dashed line is the number of output neurons and the shaded band the
+    tower count whose towers are closest in width to it.
+    """
+    plt = _pyplot()
+    towers = [t for t, _, _ in curve]
+    closest = min(curve, key=lambda point: abs(point[1] - n_out))[0]
+    written = []
+    for column, path, label, title in (
+        (1, paths[0], "neurons per tower (each hidden layer)", "Neurons per tower"),
+        (2, paths[1], "neurons in all (hidden and output)", "Total neurons"),
+    ):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        ax.plot(towers, [point[column] for point in curve], marker="o", label="budget solver")
+        if used:
+            ax.scatter(
+                [point[0] for point in used],
+                [point[column] for point in used],
+                color="#d62728",
+                zorder=3,
+                label="the preset's networks",
+            )
+        ax.axhline(n_out, color="black", linestyle="--", linewidth=1, label="output neurons")
+        ax.axvspan(closest - 0.5, closest + 0.5, color="#cccccc", alpha=0.6, linewidth=0)
+        ax.set_xticks(towers)
+        ax.set_xlabel("towers")
+        ax.set_ylabel(label)
+        ax.set_title(f"{title} against the number of towers at one weight budget", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        written.append(_save(fig, path))
+    return written
+
+
+def iterations_per_second(result):
+    """Optimizer steps per second of training of a network (None when unknown)."""
+    return result.details.get("iterations_per_s")
+
+
+def plot_training_efficiency(results, path):
+    """Iterations per second and thousands of parameters per network (the MLP study's Fig. 3).
+
+    An iteration is one optimizer step (one batch); the time is that of the
+    training steps only, as for the samples/s of the table.
+    """
+    plt = _pyplot()
+    networks = [r for r in results if r.is_network and iterations_per_second(r)][::-1]
+    height = max(3.0, 0.35 * len(networks) + 1.2)
+    fig, (ax_speed, ax_size) = plt.subplots(1, 2, figsize=(10, height), sharey=True)
+    names = [r.model for r in networks]
+    colours = [KIND_COLOURS[r.kind] for r in networks]
+    ax_speed.barh(names, [iterations_per_second(r) for r in networks], color=colours)
+    ax_speed.set_xlabel("training iterations / s")
+    ax_size.barh(names, [(r.n_parameters or 0) / 1e3 for r in networks], color=colours)
+    ax_size.set_xlabel("parameters (thousands)")
+    for ax in (ax_speed, ax_size):
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Training efficiency and model complexity")
     return _save(fig, path)
 
 

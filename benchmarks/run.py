@@ -5,6 +5,7 @@ Run ``python benchmarks/run.py`` (what ``make bench`` does) or pick a preset::
     python benchmarks/run.py --preset smoke
     python benchmarks/run.py --preset mlp-study --epochs 50
     python benchmarks/run.py --preset paper --device cuda --models 'T-D-GEX-1,CR-D-GEX-5'
+    python benchmarks/run.py --preset paper --dry-run   # what would be trained, in seconds
     python benchmarks/run.py --data my.h5ad --landmarks my_landmarks.txt
     python benchmarks/run.py --preset small-data --datasets bladderbatch
 
@@ -142,6 +143,14 @@ def build_parser():
         "of --data (default: the preset's / all)",
     )
     parser.add_argument(
+        "--threshold-rmse",
+        type=_positive_float,
+        metavar="RMSE",
+        help="a fixed validation RMSE for the epochs to threshold (epochs_to_threshold.png) "
+        "instead of the preset's relative one; the flexible-MLP study's Fig. 4 used 0.08 on its "
+        "own data",
+    )
+    parser.add_argument(
         "--n-boot",
         type=_positive_int,
         metavar="N",
@@ -184,6 +193,15 @@ def build_parser():
     parser.add_argument(
         "--list", action="store_true", help="print the presets and their models, then exit"
     )
+    parser.add_argument(
+        "--dry-run",
+        "--describe",
+        dest="dry_run",
+        action="store_true",
+        help="print every selected model as it would be trained (architecture, parameters "
+        "beside Table 1 of the D-GEX study, optimizer, schedule, epochs, batch size), "
+        "then exit without training or writing anything",
+    )
     return parser
 
 
@@ -191,6 +209,13 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
@@ -246,13 +271,17 @@ def select_models(preset, pattern_text):
     return [spec for spec in preset.models if spec in selected]
 
 
-def resolve_device(device):
-    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; checked up front."""
+def resolve_device(device, *, check_available=True):
+    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; checked up front.
+
+    ``check_available=False`` accepts a CUDA device that is not there (``--dry-run``
+    describes a GPU run on any machine).
+    """
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if device.startswith("cuda") and check_available and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: torch sees no CUDA device; use 'cpu' or 'auto'")
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"--device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
@@ -264,6 +293,30 @@ def scaled_preset(preset, device):
     if device.startswith("cuda") and preset.gpu_overrides:
         return replace(preset, **preset.gpu_overrides)
     return preset
+
+
+def describe_run(preset, specs, args):
+    """``--dry-run``: the resolved models of the run as a Markdown table, nothing trained."""
+    from benchmarks.describe import describe_model, describe_table
+
+    # The synthetic data need not be generated for their shape; the user's data decide
+    # the networks' sizes (and load_data checks the data options).
+    own_data = args.data is not None or args.landmarks is not None
+    shape = load_data(preset, args) if own_data else preset.data
+    descriptions = [
+        describe_model(
+            spec, model_params(spec, preset, shape, args), shape.n_landmarks, shape.n_targets
+        )
+        for spec in specs
+    ]
+    n_samples = args.n_samples or getattr(shape, "n_samples", None)
+    header = (
+        f"Preset {preset.name!r} on {args.device}: {shape.n_landmarks:,} landmarks -> "
+        f"{shape.n_targets:,} targets"
+        + (f", {n_samples:,} profiles" if args.data is None and n_samples else "")
+        + f"; {len(specs)} model(s), networks built on the meta device, nothing trained."
+    )
+    return header + "\n\n" + describe_table(descriptions)
 
 
 # ---------------------------------------------------------------------------- one run
@@ -280,6 +333,8 @@ class BenchmarkRun:
     interrupted: bool = False
     error: str | None = None
     wall_time_s: float = 0.0
+    #: The resolved estimator parameters of every model fitted, by name.
+    params: dict = field(default_factory=dict)
 
 
 def network_params(spec, preset, data, *, epochs, device, seed):
@@ -293,13 +348,15 @@ def network_params(spec, preset, data, *, epochs, device, seed):
 
 
 def _dense_budget(params, data, width):
+    from sklearn_dgex import DGEXRegressor
     from sklearn_dgex.nn.budget import dense_budget
 
     n_out = -(-data.n_targets // params.get("n_target_splits", 1))  # the larger half
+    # The neurons the estimator builds: its defaults where the preset is silent.
+    defaults = DGEXRegressor().get_params()
     kwargs = {
-        key: params[key]
+        key: params.get(key, defaults[key])
         for key in ("n_hidden_layers", "activation", "output_activation")
-        if key in params
     }
     return dense_budget(data.n_landmarks, n_out, width, **kwargs)
 
@@ -359,7 +416,7 @@ def run_benchmark(preset, specs, data, args, *, log, progress, keep_predictions=
             try:
                 if spec.is_network and not run.threshold:
                     run.threshold = error_threshold(preset, run.results, data, log)
-                params = model_params(spec, preset, data, args)
+                params = run.params[spec.name] = model_params(spec, preset, data, args)
                 with progress.epochs(spec, params) as epoch_bar:
                     result = fit_and_evaluate(
                         spec,
@@ -407,8 +464,10 @@ def _run_networks_on_cluster(run, preset, specs, data, args, n_boot, log):
 
     baselines = [spec for spec in specs if not spec.is_network]
     networks = [spec for spec in specs if spec.is_network]
+    for spec in [*baselines, *networks]:
+        run.params[spec.name] = model_params(spec, preset, data, args)
     for spec in baselines:
-        params = model_params(spec, preset, data, args)
+        params = run.params[spec.name]
         run.results.append(
             fit_and_evaluate(
                 spec, params, data, n_boot=n_boot, seed=args.seed, keep_predictions=args.de
@@ -421,7 +480,7 @@ def _run_networks_on_cluster(run, preset, specs, data, args, n_boot, log):
         run.results += Parallel(n_jobs=-1)(
             delayed(fit_and_evaluate)(
                 spec,
-                model_params(spec, preset, data, args),
+                run.params[spec.name],
                 data,
                 n_boot=n_boot,
                 seed=args.seed,
@@ -452,7 +511,7 @@ def torch_threads(n_threads):
 def error_threshold(preset, results, data, log):
     """The validation RMSE that counts as "reached" for epochs-to-threshold."""
     if preset.threshold_rmse is not None:
-        return {"value": preset.threshold_rmse, "definition": "fixed by the preset"}
+        return {"value": preset.threshold_rmse, "definition": "a fixed validation RMSE"}
     linear = [r for r in results if r.kind in ("linear", "ridge")]
     if linear:
         best = min(linear, key=lambda r: r.val_rmse)
@@ -536,6 +595,10 @@ def write_outputs(run, out_dir, meta, log, *, started):
     out_dir.mkdir(parents=True, exist_ok=True)
     results = run.results
     written = write_figures(run, out_dir, log)
+    model, reference = run.preset.paired_test
+    meta["paired_test"] = report.paired_comparison(results, model=model, reference=reference)
+    if meta["paired_test"]:
+        log(report.paired_comparison_text(meta["paired_test"]))
     meta["wall_time_s"] = time.perf_counter() - started
     written += report.write_results(results, out_dir, meta)
     written += report.write_histories(results, out_dir)
@@ -566,8 +629,21 @@ def write_figures(run, out_dir, log):
         figures.append(
             report.plot_speed_vs_parameters(networks, out_dir / "speed_vs_parameters.png")
         )
+    if any(report.iterations_per_second(r) for r in networks):
+        figures.append(
+            report.plot_training_efficiency(networks, out_dir / "training_efficiency.png")
+        )
     if report.has_tower_sweep(results):
-        figures.append(report.plot_towers(results, out_dir / "towers.png"))
+        n_out = -(-run.data.n_targets // _target_splits(run))
+        figures.append(report.plot_towers(results, out_dir / "towers.png", n_out=n_out))
+        figures += tower_budget_figures(run, out_dir)
+    for plot, name in (
+        (report.plot_wilcoxon_towers, "wilcoxon_towers.png"),
+        (report.plot_wilcoxon_architectures, "wilcoxon_architectures.png"),
+    ):
+        path = plot(results, out_dir / name, alpha=run.preset.alpha)
+        if path is not None:
+            figures.append(path)
     if len(results) >= 2:
         names, matrix, pvalues = report.significance_matrix(results, alpha=run.preset.alpha)
         report.write_wilcoxon(names, matrix, pvalues, out_dir)
@@ -579,6 +655,44 @@ def write_figures(run, out_dir, log):
     else:
         log("No LinearRegression result: skipping beats_linear.png.")
     return figures
+
+
+def _towered(run):
+    """Results of the run's tower networks (T, C, TR, CR)."""
+    return [r for r in run.results if r.details.get("arch") in report.ARCH_LABELS]
+
+
+def _target_splits(run):
+    """Networks per model of the run's tower sweep (each on a block of the targets)."""
+    return run.params[_towered(run)[0].model].get("n_target_splits", 1)
+
+
+def tower_budget_figures(run, out_dir):
+    """The D-GEX study's Figs. 2 and 3 for the run's weight budget, from the budget solver.
+
+    The preset's tower networks share one budget (``budget_width`` or
+    ``param_budget``), so the first one's stands for all.
+    """
+    from sklearn_dgex import DGEXRegressor
+    from sklearn_dgex.nn.budget import count_neurons
+
+    towered = _towered(run)
+    estimator = DGEXRegressor(**run.params[towered[0].model])
+    n_in = run.data.n_landmarks
+    n_out = -(-run.data.n_targets // estimator.n_target_splits)  # the larger block
+    activations = estimator._activations()
+    param_budget = estimator._budget(n_in, n_out)
+    used = sorted({(r.details["towers"], r.details["width"]) for r in towered})
+    points = [
+        (towers, width, count_neurons(n_in, n_out, towers=towers, width=width, **activations))
+        for towers, width in used
+    ]
+    curve = report.tower_budget_curve(
+        n_in, n_out, param_budget, max_towers=max(12, *(t for t, _ in used)), **activations
+    )
+    return report.plot_tower_budget(
+        curve, n_out, (out_dir / "tower_widths.png", out_dir / "tower_neurons.png"), used=points
+    )
 
 
 # ---------------------------------------------------------------------------- progress
@@ -696,9 +810,14 @@ def main(argv=None):
     log = _quiet_log if args.quiet else _log
     try:
         if args.scheduler == "local":  # on a cluster each worker resolves its own device
-            args.device = resolve_device(args.device)
+            args.device = resolve_device(args.device, check_available=not args.dry_run)
         preset = scaled_preset(get_preset(args.preset), args.device)
+        if args.threshold_rmse is not None:
+            preset = replace(preset, threshold_rmse=args.threshold_rmse)
         specs = select_models(preset, args.models)
+        if args.dry_run:
+            print(describe_run(preset, specs, args))
+            return 0
         out_dir = args.out or Path("bench_out") / preset.name
         log(
             f"Preset {preset.name!r}: {len(specs)} model(s); device {args.device}; "

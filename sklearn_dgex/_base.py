@@ -153,9 +153,13 @@ n_target_splits : int, default={n_target_splits!r}
     Predictions are concatenated in column order; sizes and budgets apply
     to each network.
 
-target_scaling : bool, default={target_scaling!r}
+target_scaling : bool or "minmax", default={target_scaling!r}
     Standardise each target with its training mean and standard deviation
-    inside the estimator; predictions are in the original units.
+    inside the estimator; predictions are in the original units. "minmax"
+    maps each target's training range onto [0, 1] instead, for an output
+    activation bounded below such as the flexible-MLP study's ELU(0.01),
+    which cannot go below -0.01: on standardised targets it could not
+    predict the lower half of the values.
 
 input_scaling : bool, default={input_scaling!r}
     Standardise each input feature with its training mean and standard
@@ -314,7 +318,8 @@ input_mean_, input_scale_ : ndarray of shape (`n_features_in_`,)
     Input standardisation (zeros and ones when ``input_scaling=False``).
 
 target_mean_, target_scale_ : ndarray of shape (`n_outputs_`,)
-    Target standardisation (zeros and ones when ``target_scaling=False``).
+    Target standardisation (zeros and ones when ``target_scaling=False``;
+    the training minimum and range when ``target_scaling="minmax"``).
 """
 
 
@@ -360,7 +365,7 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         "linear_shortcut": ["boolean", StrOptions({"auto"})],
         "n_ensemble": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_target_splits": [Interval(Integral, 1, None, closed="left")],
-        "target_scaling": ["boolean"],
+        "target_scaling": ["boolean", StrOptions({"minmax"})],
         "input_scaling": ["boolean"],
         "allow_nan_targets": ["boolean"],
         "on_nonfinite": [StrOptions({"raise", "restore"})],
@@ -793,7 +798,10 @@ default=None
     # ------------------------------------------------------------------
     def _scaling_of(self, X, Y):
         input_mean, input_scale = _moments(X, self.input_scaling)
-        target_mean, target_scale = _moments(Y, self.target_scaling, self.allow_nan_targets)
+        if self.target_scaling == "minmax":
+            target_mean, target_scale = _min_and_range(Y, self.allow_nan_targets)
+        else:
+            target_mean, target_scale = _moments(Y, self.target_scaling, self.allow_nan_targets)
         return input_mean, input_scale, target_mean, target_scale
 
     def _fitted_scaling(self):
@@ -1029,6 +1037,18 @@ def _moments(A, enabled, ignore_nan=False):
     tiny = 1e3 * np.finfo(A.dtype).eps * np.maximum(1.0, np.abs(mean))
     scale[scale <= tiny] = 1.0
     return mean, scale
+
+
+def _min_and_range(A, ignore_nan=False):
+    """Column minima and ranges (float64), so that ``(A - min) / range`` lies in [0, 1].
+
+    Constant columns get range 1, as constant columns get scale 1 in :func:`_moments`.
+    """
+    low = (np.nanmin if ignore_nan else np.min)(A, axis=0).astype(np.float64)
+    span = (np.nanmax if ignore_nan else np.max)(A, axis=0).astype(np.float64) - low
+    tiny = 1e3 * np.finfo(A.dtype).eps * np.maximum(1.0, np.abs(low))
+    span[span <= tiny] = 1.0
+    return low, span
 
 
 def _mean_and_std(A, chunk_rows=128):

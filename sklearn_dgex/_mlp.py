@@ -76,12 +76,14 @@ class FlexibleMLPRegressor(_BaseNetRegressor):
     >>> model.n_parameters_, model.n_neurons_
     (45992, 424)
 
-    The study's baseline, a 4 x 256 LeakyReLU network with an ELU output:
+    The study's baseline, a 4 x 256 LeakyReLU network with an ELU output,
+    which cannot go below -0.01: its targets are scaled into [0, 1]
+    (``target_scaling="minmax"``), so that it can express all of them:
 
     >>> baseline = FlexibleMLPRegressor(
     ...     hidden_layer_sizes=(256, 256, 256, 256), activation="leaky_relu(0.1)",
     ...     output_activation="elu(0.01)", optimizer="adam", lr=1e-4, weight_decay=0.0,
-    ...     batch_size=27)
+    ...     batch_size=27, target_scaling="minmax")
     """
 
     _parameter_constraints: ClassVar[dict] = {

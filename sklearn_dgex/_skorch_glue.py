@@ -39,7 +39,7 @@ from skorch.utils import TeeGenerator
 
 # --------------------------------------------------------------------------
 # One source of truth: the D-GEX study's stepped learning-rate schedule
-# (003_33d9f3b100dac700.txt, "Training": Nadam, 600 epochs).
+# (the D-GEX tower study, "Training": Nadam, 600 epochs).
 # Rows are (first epoch, 1-based, of the stage; learning rate of the stage).
 # --------------------------------------------------------------------------
 DGEX_STUDY_EPOCHS = 600

@@ -1,6 +1,6 @@
 """Reference numbers printed in the studies, shared by the tests that check against them."""
 
-# Table 1 of the D-GEX tower study (003_33d9f3b100dac700.txt), 942 -> 4,759:
+# Table 1 of the D-GEX tower study, 942 -> 4,759:
 # towers -> (neurons per tower, neurons, parameters).
 TABLE_1 = {
     1: (10000, 34759, 257149036),

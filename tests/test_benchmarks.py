@@ -31,6 +31,12 @@ FIGURES = (
     "towers.png",
     "wilcoxon.png",
     "beats_linear.png",
+    # The flexible-MLP study's Fig. 3; the D-GEX study's Figs. 2, 3, 5 and 6.
+    "training_efficiency.png",
+    "tower_widths.png",
+    "tower_neurons.png",
+    "wilcoxon_towers.png",
+    "wilcoxon_architectures.png",
 )
 FILES = (
     "results.json",
@@ -144,6 +150,167 @@ def test_smoke_figures_are_non_empty_pngs(smoke):
         image = matplotlib.image.imread(path)
         assert image.shape[0] > 200 and image.shape[1] > 200, name
         assert image[..., :3].std() > 0.01, f"{name} is blank"
+
+
+def test_smoke_paired_test_of_the_best_model_against_the_reference(smoke):
+    import scipy.stats
+
+    _, out, payload = smoke
+    comparison = payload["meta"]["paired_test"]
+    records = _records(payload)
+    others = {name: r["mmae"] for name, r in records.items() if name != "D-GEX-dense"}
+    assert comparison["reference"] == "D-GEX-dense"
+    assert comparison["model"] == min(others, key=others.get)
+    per_sample = pd.read_csv(out / "per_sample_mae.csv")
+    expected = scipy.stats.ttest_rel(per_sample[comparison["model"]], per_sample["D-GEX-dense"])
+    # 6 significant digits are written per sample.
+    assert comparison["t_statistic"] == pytest.approx(expected.statistic, rel=1e-3)
+    assert comparison["mean_difference"] == pytest.approx(
+        records[comparison["model"]]["mmae"] - records["D-GEX-dense"]["mmae"], abs=1e-9
+    )
+    assert f"{comparison['model']} against D-GEX-dense" in (out / "results.md").read_text()
+
+
+def test_paired_comparison_falls_back_to_the_best_and_to_linear_regression():
+    from benchmarks import report
+    from benchmarks._results import ModelResult
+
+    rng = np.random.default_rng(0)
+    base = rng.gamma(4.0, 0.03, size=200)
+    common = dict(
+        rmse=0.6,
+        mmae_ci_low=0.0,
+        mmae_ci_high=1.0,
+        val_mmae=0.5,
+        val_rmse=0.7,
+        fit_time_s=1.0,
+        predict_time_s=0.1,
+        train_samples_per_s=10.0,
+    )
+    results = [
+        ModelResult(name, kind, mmae=float(np.mean(e)), per_sample_mae=e, **common)
+        for name, kind, e in (
+            ("LinearRegression", "linear", 1.3 * base),
+            ("net-a", "mlp", 0.9 * base + rng.normal(0, 0.01, 200)),
+            ("net-b", "mlp", 1.1 * base),
+        )
+    ]
+    chosen = report.paired_comparison(results, model="absent", reference="absent")
+    assert (chosen["model"], chosen["reference"]) == ("net-a", "LinearRegression")
+    named = report.paired_comparison(results, model="net-b", reference="net-a")
+    assert (named["model"], named["reference"]) == ("net-b", "net-a")
+    assert named["t_statistic"] > 0 and named["t_pvalue"] < 1e-6
+    assert report.paired_comparison(results[1:], reference="absent") is None
+
+
+def test_smoke_iterations_per_second(smoke):
+    _, _, payload = smoke
+    n_train = payload["meta"]["data"]["n_train"]
+    for record in payload["models"]:
+        if record["kind"] in ("mlp", "dgex"):
+            details = record["details"]
+            assert details["batch_size"] == 32
+            # Every epoch is ceil(n_train / batch) steps of the one network.
+            steps = math.ceil(n_train / 32)
+            expected = record["train_samples_per_s"] * steps / n_train
+            assert details["iterations_per_s"] == pytest.approx(expected, rel=1e-9)
+
+
+def _fake_result(name, kind, errors, **details):
+    from benchmarks._results import ModelResult
+
+    return ModelResult(
+        name,
+        kind,
+        mmae=float(np.mean(errors)),
+        rmse=1.0,
+        mmae_ci_low=0.0,
+        mmae_ci_high=1.0,
+        val_mmae=0.5,
+        val_rmse=0.7,
+        fit_time_s=1.0,
+        predict_time_s=0.1,
+        train_samples_per_s=10.0,
+        per_sample_mae=np.asarray(errors),
+        details=details,
+    )
+
+
+def test_wilcoxon_figures_by_tower_count_and_by_architecture(monkeypatch):
+    from benchmarks import report
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig) or path)
+    base = np.random.default_rng(0).gamma(4.0, 0.03, size=300)
+    results = [
+        _fake_result(
+            f"{arch}-{towers}", "dgex", base * (1 + 0.05 * towers), arch=arch, towers=towers
+        )
+        for arch, counts in (("t", (1, 2, 4)), ("cr", (2, 4)), ("c", (4,)))
+        for towers in counts
+    ]
+    report.plot_wilcoxon_towers(results, "unused.png", alpha=1e-4)
+    panels = [ax for ax in drawn[0].axes if ax.get_visible()]
+    # Fig. 5: one matrix per architecture run at two or more tower counts.
+    assert [ax.get_title() for ax in panels] == ["T-D-GEX", "CR-D-GEX"]
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["1", "2", "4"]
+    # Fewer towers err less here: row 1 is better (+1, black) than column 4.
+    assert panels[0].images[0].get_array()[0, 2] == 1
+    report.plot_wilcoxon_architectures(results, "unused.png", alpha=1e-4)
+    panels = [ax for ax in drawn[1].axes if ax.get_visible()]
+    # Fig. 6: one matrix per tower count with two or more architectures.
+    assert [ax.get_title() for ax in panels] == ["2 towers", "4 towers"]
+    labels = [t.get_text() for t in panels[1].get_xticklabels()]
+    assert labels == ["T-D-GEX", "C-D-GEX", "CR-D-GEX"]
+    assert report.plot_wilcoxon_architectures(results[:3], "unused.png", alpha=1e-4) is None
+
+
+def test_towers_figure_shades_the_towers_closest_to_the_outputs(monkeypatch):
+    from benchmarks import report
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig) or path)
+    errors = np.full(10, 0.2)
+    # Table 1's widths: 5 towers of 4,615 neurons are the closest to 4,759 outputs.
+    results = [
+        _fake_result(f"T-{t}", "dgex", errors, arch="t", towers=t, width=w)
+        for t, w in ((1, 10000), (4, 5157), (5, 4615), (6, 4211))
+    ]
+    assert report.closest_tower_count(results, 4759) == 5
+    report.plot_towers(results, "unused.png", n_out=4759)
+    (band,) = [p for p in drawn[0].axes[0].patches if "closest" in p.get_label()]
+    assert band.get_x() == 4.5 and band.get_width() == 1.0
+
+
+def test_tower_budget_curve_is_the_solvers():
+    from study_tables import TABLE_1
+
+    from benchmarks import report
+    from sklearn_dgex.nn.budget import dense_budget
+
+    curve = report.tower_budget_curve(942, 4759, dense_budget(942, 4759, 10000))
+    assert [towers for towers, _, _ in curve] == list(range(1, 13))
+    # The solver gives Table 1's widths for one and two towers (and a few more neurons
+    # for more towers, see solve_width).
+    for towers, width, neurons in curve[:2]:
+        assert (width, neurons) == TABLE_1[towers][:2]
+    widths = [width for _, width, _ in curve]
+    assert widths == sorted(set(widths), reverse=True)
+    # Tower counts whose towers no longer fit are left out.
+    small = report.tower_budget_curve(24, 40, dense_budget(24, 40, 4), max_towers=12)
+    assert 1 <= len(small) < 12
+
+
+def test_threshold_rmse_option_fixes_the_threshold(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--preset", "smoke", "--models", "RidgeCV,MLP-AdamW", "--threshold-rmse", "50"]
+    assert bench_run.main([*argv, "--out", str(out), "--quiet"]) == 0
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["meta"]["threshold"]["value"] == 50.0
+    assert _records(payload)["MLP-AdamW"]["epochs_to_threshold"] == 1
+    with pytest.raises(SystemExit):
+        bench_run.main(["--preset", "smoke", "--threshold-rmse", "-1"])
+    assert "positive number" in capsys.readouterr().err
 
 
 def test_smoke_markdown_table(smoke, capsys):
@@ -362,15 +529,27 @@ def test_paper_preset_is_the_dgex_study():
     data = preset.data
     assert (data.n_samples, data.n_landmarks, data.n_targets) == (126_102, 942, 9518)
     assert preset.epochs == 600
-    networks = [spec for spec in preset.models if spec.is_network]
+    networks = [spec for spec in preset.models if "towers" in spec.params]
     grid = {(spec.params["arch"], spec.params["towers"]) for spec in networks}
     assert grid == {(a, t) for a in ("t", "c", "tr", "cr") for t in STUDY_TOWERS}
+    # The reference networks of the study's Table 2: D-GEX with TAAFs and the original D-GEX.
+    taaf = _estimator_for(next(s for s in preset.models if s.name == "D-GEX-TAAFo-3x9000"), preset)
+    assert (taaf.arch, taaf.width, taaf.n_hidden_layers) == ("dense", 9000, 3)
+    assert (taaf.activation, taaf.output_activation) == ("taaf_sigmoid", "taaf_sigmoid")
+    tanh = _estimator_for(next(s for s in preset.models if s.name == "D-GEX-tanh-1x9000"), preset)
+    assert (tanh.arch, tanh.width, tanh.n_hidden_layers) == ("dense", 9000, 1)
+    assert (tanh.activation, tanh.output_activation) == ("tanh", "identity")
+    for estimator in (taaf, tanh):
+        assert estimator.n_target_splits == 2 and estimator.max_epochs == 600
+    assert preset.paired_test == ("CR-D-GEX-5", "D-GEX-TAAFo-3x9000")
     for spec in networks:
         estimator = _estimator_for(spec, preset)
         assert estimator.param_budget == "study"
         assert estimator.n_target_splits == 2
         assert (estimator.optimizer, estimator.lr, estimator.lr_schedule) == ("nadam", 5e-4, "dgex")
         assert estimator.max_epochs == 600 and estimator.dropout == 0.25
+        # The study's TAAF neurons, output layer included (its TAAFo).
+        assert (estimator.activation, estimator.output_activation) == ("taaf_sigmoid",) * 2
     assert round(preset.val_size * 126_102) == 18_895
     assert round(preset.test_size * 126_102) == 18_951
 
@@ -382,6 +561,8 @@ def test_mlp_study_preset_has_the_six_configurations():
     assert baseline.hidden_layer_sizes == (256, 256, 256, 256)
     assert (baseline.activation, baseline.output_activation) == ("leaky_relu(0.1)", "elu(0.01)")
     assert (baseline.optimizer, baseline.lr, baseline.batch_size) == ("adam", 1e-4, 27)
+    # Targets in [0, 1], where the ELU(0.01) output can reach all of them.
+    assert baseline.target_scaling == "minmax"
     adamw = _estimator_for(models["MLP-AdamW"], PRESETS["mlp-study"])
     assert adamw.hidden_layer_sizes == (256, 128)
     assert (adamw.optimizer, adamw.lr, adamw.weight_decay) == ("adamw", 1e-3, 0.01)

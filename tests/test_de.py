@@ -441,6 +441,28 @@ def test_report_table_numbers_match_the_result(two_model_result):
         de_report.plot_de_differences(single, "f1", "unused.png")
 
 
+@pytest.mark.parametrize(
+    ("plot", "metric", "figure"),
+    [
+        ("plot_de_scores", "f1", 7),
+        ("plot_de_differences", "f1", 8),
+        ("plot_de_scores", "mcc", 9),
+        ("plot_de_differences", "mcc", 10),
+    ],
+)
+def test_report_figures_carry_the_study_figure_numbers(
+    two_model_result, monkeypatch, plot, metric, figure
+):
+    # The study draws the scores of F1 and MCC in its Figs. 7 and 9 and their paired
+    # differences in Figs. 8 and 10.
+    de_report = _de_report()
+    drawn = []
+    monkeypatch.setattr(de_report, "_save", lambda fig, path: drawn.append(fig) or path)
+    getattr(de_report, plot)(two_model_result, metric, "unused.png")
+    (axes,) = drawn[0].axes
+    assert f"the D-GEX study's Fig. {figure})" in axes.get_title()
+
+
 def test_report_docstring_examples_run():
     de_report = _de_report()
     failures, attempted = doctest.testmod(de_report, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -101,8 +101,9 @@ def test_cosine_schedule_decays_to_near_zero():
     np.testing.assert_allclose(lrs, [1e-2 * 0.5 * (1 + np.cos(np.pi * e / 10)) for e in range(10)])
 
 
-# The six configurations of the flexible-MLP study (000_622427ef178ff397.txt,
-# section 2.5); "standard configuration" is read as ReLU and Adam at 1e-3.
+# The six configurations of the flexible-MLP study ("Optimizing Neural Network
+# Architectures for Gene Expression Prediction", section 2.5); "standard
+# configuration" is read as ReLU and Adam at 1e-3.
 MLP_STUDY = {
     "baseline": dict(
         hidden_layer_sizes=(256, 256, 256, 256),

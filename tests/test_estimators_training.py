@@ -292,6 +292,55 @@ def test_scaling_can_be_switched_off(expression):
     np.testing.assert_allclose(scaled.target_mean_, Y.mean(axis=0), rtol=1e-5)
 
 
+def test_minmax_target_scaling_maps_the_training_range_onto_0_1(expression):
+    X, Y = expression
+    model = tiny_mlp(target_scaling="minmax").fit(X, Y)
+    np.testing.assert_allclose(model.target_mean_, Y.min(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(model.target_scale_, np.ptp(Y, axis=0), rtol=1e-6)
+    # Validation errors stay in the units of y.
+    with_val = tiny_mlp(target_scaling="minmax").fit(X[:60], Y[:60], X_val=X[60:], y_val=Y[60:])
+    last = with_val.history_[-1]["valid_rmse"]
+    assert last == pytest.approx(rmse(Y[60:], with_val.predict(X[60:])), rel=1e-4)
+
+
+def test_minmax_target_scaling_ignores_missing_targets(expression):
+    X, Y = expression
+    Y = Y.copy()
+    Y[0, 0], Y[1, 1] = np.nan, np.nan
+    model = tiny_mlp(target_scaling="minmax", allow_nan_targets=True).fit(X, Y)
+    np.testing.assert_allclose(model.target_mean_, np.nanmin(Y, axis=0), rtol=1e-6)
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_elu_output_reaches_below_its_floor_only_with_minmax_targets(rng):
+    # The flexible-MLP study's baseline output, ELU(0.01), cannot go below -0.01. On
+    # standardised targets that is the mean minus 0.01 standard deviations, above
+    # about half of the values; on targets scaled into [0, 1] it is below all of them.
+    X = rng.normal(size=(400, 4))
+    Y = np.column_stack([X[:, 0] + 0.5 * X[:, 1], X[:, 2] - X[:, 3]])
+    params = dict(
+        hidden_layer_sizes=(32,),
+        output_activation="elu(0.01)",
+        lr=1e-2,
+        max_epochs=30,
+        early_stopping=False,
+    )
+    floor = Y.mean(axis=0) - 0.01 * Y.std(axis=0)
+    assert (floor > Y).mean() > 0.4  # data that need predictions below the floor
+    standardised = tiny_mlp(**params).fit(X, Y).predict(X)
+    assert np.all(standardised >= floor - 1e-6)
+    minmax = tiny_mlp(**params, target_scaling="minmax").fit(X, Y)
+    predictions = minmax.predict(X)
+    assert (predictions < floor).mean() > 0.3
+    assert rmse(Y, predictions) < 0.5 * rmse(Y, standardised)
+
+
+def test_target_scaling_rejects_other_strings(expression):
+    X, Y = expression
+    with pytest.raises(ValueError, match="target_scaling"):
+        tiny_mlp(target_scaling="robust").fit(X, Y)
+
+
 def test_batch_norm_never_sees_a_batch_of_one(expression):
     X, Y = expression
     # 80 rows in batches of 79 would leave one row alone; it joins the last batch.

@@ -8,7 +8,7 @@ from torch import nn
 
 from sklearn_dgex.nn import TAAF, FlexibleMLP
 
-# The six configurations of 000_622427ef178ff397.txt (optimiser settings live
+# The six configurations of the flexible-MLP study (optimiser settings live
 # in the estimator).
 STUDY_CONFIGS = {
     "baseline": {

@@ -8,7 +8,7 @@ import pytest
 import scipy.stats
 
 from sklearn_dgex import stats
-from sklearn_dgex.stats import bootstrap_ci, paired_wilcoxon, pairwise_wilcoxon
+from sklearn_dgex.stats import bootstrap_ci, paired_ttest, paired_wilcoxon, pairwise_wilcoxon
 
 
 def _errors(rng, n=300, scale=1.0, noise=0.01, base=None):
@@ -32,6 +32,39 @@ def test_paired_wilcoxon_matches_scipy(rng, alternative):
     assert ours.median_difference == np.median(err_a - err_b)
     assert ours.n_samples == 400
     assert ours.alternative == alternative
+
+
+# --------------------------------------------------------------------------
+# paired_ttest
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_paired_ttest_equals_scipy_ttest_rel(rng, alternative):
+    base = rng.gamma(4.0, 0.03, size=400)
+    err_a, err_b = _errors(rng, base=base), _errors(rng, base=base, scale=1.01)
+    ours = paired_ttest(list(err_a), err_b, alternative=alternative)
+    theirs = scipy.stats.ttest_rel(err_a, err_b, alternative=alternative)
+    assert ours.statistic == theirs.statistic
+    assert ours.pvalue == theirs.pvalue
+    assert ours.df == theirs.df == 399
+    assert ours.mean_difference == pytest.approx(np.mean(err_a) - np.mean(err_b), rel=1e-12)
+    assert ours.better == ("a" if np.mean(err_a) < np.mean(err_b) else "b")
+    assert (ours.n_samples, ours.alternative) == (400, alternative)
+
+
+def test_paired_ttest_ties_and_bad_input(rng):
+    errors = rng.gamma(4.0, 0.03, size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tie = paired_ttest(errors, errors.copy())
+    assert (tie.statistic, tie.pvalue, tie.better) == (0.0, 1.0, None)
+    with pytest.raises(ValueError, match="same samples"):
+        paired_ttest(errors, errors[:-1])
+    with pytest.raises(ValueError, match="at least two samples"):
+        paired_ttest([0.1], [0.2])
+    with pytest.raises(ValueError, match="NaN"):
+        paired_ttest([0.1, np.nan], [0.2, 0.3])
+    with pytest.raises(ValueError, match="alternative"):
+        paired_ttest(errors, errors, alternative="fewer")
 
 
 def test_paired_wilcoxon_direction_and_effect_size(rng):

@@ -9,7 +9,7 @@ from sklearn.utils.validation import _num_samples
 
 __all__ = ["STUDY_SPLIT", "train_val_test_split"]
 
-# Profiles per split in the D-GEX studies (003_33d9f3b100dac700.txt, "Data"):
+# Profiles per split in the D-GEX studies (the D-GEX tower study, "Data"):
 # 88,256 / 18,895 / 18,951 of 126,102, i.e. about 70 / 15 / 15 %.
 STUDY_SPLIT = {"train": 88_256, "val": 18_895, "test": 18_951}
 
