@@ -931,10 +931,20 @@ def _moments(A, enabled, ignore_nan=False):
         scale = np.nanstd(A, axis=0, dtype=np.float64)
     else:
         mean, scale = _mean_and_std(A)
-    # Constant columns (and float noise around them) keep their values: scale 1.
-    tiny = 1e3 * np.finfo(A.dtype).eps * np.maximum(1.0, np.abs(mean))
-    scale[scale <= tiny] = 1.0
+    scale[_is_constant(mean, scale, A.dtype)] = 1.0  # constant columns keep their values
     return mean, scale
+
+
+def _is_constant(mean, std, dtype):
+    """Columns whose spread is rounding noise of ``dtype`` around their mean.
+
+    Judged relative to each column's own magnitude (in float64), never
+    against an absolute floor, so that data of any scale (``X * 1e-5`` in
+    float32) standardises like the same data at scale 1. Spreads below
+    float32's normal range cannot be divided by in the float32 networks.
+    """
+    noise = 1e3 * np.finfo(dtype).eps * np.abs(mean)
+    return (std <= noise) | (std < np.finfo(np.float32).tiny)
 
 
 def _mean_and_std(A, chunk_rows=128):

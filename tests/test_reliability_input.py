@@ -159,6 +159,46 @@ def test_masked_loss_is_the_mean_over_observed_targets(shape, seed, base):
 
 
 # ----------------------------------------------------------------------------
+# Scale: small magnitudes are data, constant columns are not
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_small_float32_inputs_train_like_the_same_data_at_scale_one(data, shortcut):
+    X, Y = data
+    X = X.astype(np.float32)
+    reference = tiny_mlp(linear_shortcut=shortcut).fit(X, Y)
+    small = tiny_mlp(linear_shortcut=shortcut).fit(X * np.float32(1e-5), Y)
+    np.testing.assert_allclose(small.input_scale_, reference.input_scale_ * 1e-5, rtol=1e-4)
+    expected = reference.predict(X)
+    np.testing.assert_allclose(
+        small.predict(X * np.float32(1e-5)), expected, atol=1e-3 * np.ptp(expected)
+    )
+
+
+def test_small_float32_targets_are_predicted_at_their_own_scale(data):
+    X, Y = data
+    Y = Y.astype(np.float32)
+    reference = tiny_mlp().fit(X, Y)
+    small = tiny_mlp().fit(X, Y * np.float32(1e-5))
+    np.testing.assert_allclose(small.target_scale_, reference.target_scale_ * 1e-5, rtol=1e-4)
+    expected = reference.predict(X)
+    np.testing.assert_allclose(small.predict(X) * 1e5, expected, atol=1e-3 * np.ptp(expected))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_columns_keep_scale_one(data, dtype):
+    X, Y = data
+    X = X.astype(dtype)
+    X[:, 0] = 0.0
+    X[:, 1] = dtype(1e-5)
+    # A constant stored with rounding noise: neighbouring float values of 1000.
+    X[:, 2] = np.where(np.arange(len(X)) % 2, np.nextafter(dtype(1000), dtype(2000)), 1000)
+    model = tiny_mlp().fit(X, Y)
+    np.testing.assert_array_equal(model.input_scale_[:3], 1.0)
+    assert np.all(model.input_scale_[3:] != 1.0)
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+# ----------------------------------------------------------------------------
 # Shapes: empty, one sample, mismatched rows, features at predict
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("make", TINY)
