@@ -334,6 +334,10 @@ def _json_params(estimator):
     for name, value in estimator.get_params(deep=False).items():
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            value = value.tolist()  # e.g. hidden_layer_sizes from a grid of arrays
+        if isinstance(value, np.generic):
+            value = value.item()
         if name == "random_state" and not (value is None or isinstance(value, int)):
             warnings.warn(
                 f"random_state={value!r} cannot be saved; the loaded estimator has "

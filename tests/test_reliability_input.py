@@ -1,6 +1,7 @@
 """Bad input: every case gets a clear error naming the argument, and leaves nothing half-done."""
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,8 +10,9 @@ import scipy.sparse
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.model_selection import GridSearchCV
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
 from sklearn_dgex import _skorch_glue as glue
 from sklearn_dgex._callbacks import MaskedLoss
 from sklearn_dgex.datasets import make_expression
@@ -342,6 +344,34 @@ def test_invalid_hyperparameters_name_the_argument(make, params, message, data):
     X, Y = data
     with pytest.raises(ValueError, match=message):
         make(**params).fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(batch_size=np.int64(16)),
+        dict(max_epochs=np.int32(2), n_iter_no_change=np.int64(3), early_stopping=np.True_),
+        dict(hidden_layer_sizes=np.array([8, 4])),
+        dict(random_state=np.int64(3), lr=np.float32(1e-3)),
+    ],
+)
+def test_numpy_scalars_and_arrays_work_like_python_values(params, data, tmp_path):
+    X, Y = data
+    model = tiny_mlp(**params).fit(X, Y)
+    python = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in params.items()}
+    np.testing.assert_array_equal(model.predict(X), tiny_mlp(**python).fit(X, Y).predict(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is dropped when saving
+        loaded = load(model.save(tmp_path / "model.dgex"))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert {k: loaded.get_params()[k] for k in params} == python
+
+
+def test_grid_search_over_numpy_arrays_of_values(data):
+    X, Y = data
+    grid = {"batch_size": np.array([8, 16]), "max_epochs": np.arange(1, 3)}
+    search = GridSearchCV(tiny_mlp(), grid, cv=2, error_score="raise").fit(X, Y)
+    assert search.best_params_["batch_size"] in (8, 16)
 
 
 # ----------------------------------------------------------------------------
