@@ -118,6 +118,23 @@ def test_loaded_estimator_predicts_identically(name, data, tmp_path):
     assert len(loaded.ensemble_) == len(model.ensemble_) and loaded.net_ is loaded.nets_[0]
 
 
+def test_shortcut_buffers_have_the_layout_a_loaded_model_has(tmp_path):
+    # Matmul kernels (and so the last bits of predictions) depend on the memory
+    # layout of their operands: a module must hold its tensors as a loaded one does.
+    X, Y = make_expression(n_samples=60, n_landmarks=40, n_targets=8, random_state=0)
+    model = tiny_mlp(linear_shortcut=True).fit(X, Y)
+    loaded = load(model.save(tmp_path / "model.dgex"))
+    for original, restored in zip(model.nets_, loaded.nets_, strict=True):
+        layouts = {
+            k: (v.stride(), v.is_contiguous()) for k, v in original.module_.state_dict().items()
+        }
+        assert "input_basis" in layouts
+        assert layouts == {
+            k: (v.stride(), v.is_contiguous()) for k, v in restored.module_.state_dict().items()
+        }
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 def test_loaded_estimator_continues_training(data, tmp_path):
     X, Y = data
     model = tiny_dgex(warm_start=True, lr_schedule="dgex").fit(X, Y)
