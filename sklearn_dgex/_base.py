@@ -788,8 +788,9 @@ default=None
                 "checkpoint_dir=None."
             )
         arrays = (X, Y) if validation is None else (X, Y, *validation)
+        params = _callbacks.resume_params(self)  # before seeds advance a random_state generator
         return _callbacks.Checkpoints.open(
-            self, arrays, self._member_seeds(), self._settings.max_epochs
+            self, arrays, self._member_seeds(), self._settings.max_epochs, params
         )
 
     def _new_net(self, n_in, n_out, seed, device):
@@ -804,7 +805,7 @@ default=None
             module,
             criterion=criterion,
             optimizer=optimizer,
-            lr=self.lr,
+            lr=float(self.lr),  # a numpy scalar would train in its own precision
             batch_size=self._settings.batch_size,
             max_epochs=self._settings.max_epochs,
             train_split=None,

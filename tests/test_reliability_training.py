@@ -370,6 +370,47 @@ def test_checkpoint_of_another_fit_is_refused(tmp_path):
     tiny_mlp(max_epochs=2, checkpoint_dir=tmp_path, checkpoint_every=5, verbose=0).fit(X, Y)
 
 
+def test_numpy_valued_parameters_identify_the_fit_by_value(tmp_path):
+    X, Y = DATA
+    short = tiny_mlp(max_epochs=np.int64(2), checkpoint_dir=tmp_path / "a").fit(X, Y)
+    with pytest.raises(ValueError, match=r"different fit \(max_epochs=2, now 5\)"):
+        tiny_mlp(max_epochs=np.int64(5), checkpoint_dir=tmp_path / "a").fit(X, Y)
+    # The same values as Python numbers are the same fit: it is resumed (already finished).
+    again = tiny_mlp(max_epochs=2, checkpoint_dir=tmp_path / "a").fit(X, Y)
+    assert_same_weights(weights(again), weights(short))
+    tiny_mlp(hidden_layer_sizes=np.array([8]), checkpoint_dir=tmp_path / "b").fit(X, Y)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\[8\], now \[8, 4\]"):
+        tiny_mlp(hidden_layer_sizes=np.array([8, 4]), checkpoint_dir=tmp_path / "b").fit(X, Y)
+
+
+def test_numpy_float_learning_rate_resumes(tmp_path, on_batch):
+    params = dict(lr=np.float32(1e-3), max_epochs=6, tol=np.float64(0.0), early_stopping=True)
+    reference = tiny_mlp(**params).fit(*DATA)
+    resumed, _, _ = _crash_then_resume(tiny_mlp, params, tmp_path / "c", on_batch, crash_epoch=4)
+    assert_same_weights(weights(resumed), weights(reference))
+    # The same learning rate as a Python float trains the same network.
+    assert_same_weights(
+        weights(tiny_mlp(**{**params, "lr": float(params["lr"])}).fit(*DATA)), weights(reference)
+    )
+
+
+def test_random_state_generators_identify_the_fit_by_their_state(tmp_path):
+    X, Y = DATA
+    first = tiny_mlp(random_state=np.random.RandomState(7), checkpoint_dir=tmp_path).fit(X, Y)
+    again = tiny_mlp(random_state=np.random.RandomState(7), checkpoint_dir=tmp_path).fit(X, Y)
+    assert_same_weights(weights(again), weights(first))
+    with pytest.raises(ValueError, match=r"different fit \(random_state="):
+        tiny_mlp(random_state=np.random.RandomState(8), checkpoint_dir=tmp_path).fit(X, Y)
+
+
+def test_a_file_as_checkpoint_dir_is_a_clear_error(tmp_path):
+    X, Y = DATA
+    (tmp_path / "file").write_text("not a directory")
+    for directory in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(ValueError, match=r"checkpoint_dir=.*file"):
+            tiny_mlp(checkpoint_dir=directory).fit(X, Y)
+
+
 def test_checkpoint_dir_and_a_warm_start_continuation_are_exclusive(tmp_path):
     X, Y = DATA
     model = tiny_mlp(max_epochs=1, warm_start=True).fit(X, Y)
