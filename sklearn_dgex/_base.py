@@ -213,7 +213,15 @@ verbose : int, default={verbose!r}
 warm_start : bool, default={warm_start!r}
     Continue training the fitted network(s), their optimizer state and
     schedule for another ``max_epochs`` instead of starting anew. The scaling
-    statistics of the first fit are kept.
+    statistics of the first fit are kept. Training settings take effect, as
+    a new learning rate does in scikit-learn's ``MLPRegressor``: ``lr``,
+    ``weight_decay``, ``momentum``, ``lr_schedule`` (restarted from ``lr``
+    at the epoch reached), ``loss``, ``allow_nan_targets``, ``batch_size``,
+    ``max_epochs``, early stopping and validation; a new ``optimizer``
+    starts with fresh moments. Parameters that define the networks (sizes,
+    width, architecture, activations, dropout, normalisation,
+    ``n_target_splits``, ``n_ensemble``, ``linear_shortcut``) must not
+    change: a ``ValueError`` names the one that did.
 """
 
 _FITTED_ATTRIBUTES_DOC = """\
@@ -415,6 +423,10 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
     def _check_hyperparameters(self, n_in, n_out):
         """Cross-parameter checks of a subclass; raise ValueError on conflict."""
 
+    def _network_parameter(self, module_argument):
+        """The parameter that sets a module argument, for messages."""
+        return module_argument
+
     # ------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------
@@ -450,6 +462,8 @@ default=None
         device = glue.resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
         self._settings = self._resolve_settings(X.shape, warm)
+        if warm:
+            _reliability.check_warm_start(self, X.shape[1], Y.shape[1], device)
         _reliability.refuse_if_too_large(self, *X.shape, Y.shape[1])
         checkpoints = self._open_checkpoints(X, Y, validation, warm)
         member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
@@ -755,6 +769,8 @@ default=None
             seed = int(seeds[index])
             if warm:
                 net = getattr(self, "ensemble_", [self.nets_])[member][index]
+                fresh = self._new_net(X.shape[1], len(columns), seed, device)
+                _reliability.continue_with_settings(net, fresh)
             else:
                 net = self._new_net(X.shape[1], len(columns), seed, device)
             if shortcut is not None:

@@ -1,5 +1,6 @@
 """Training faults, checkpoints and resumption, pickling across devices, determinism."""
 
+import copy
 import hashlib
 import io
 import json
@@ -15,8 +16,9 @@ import pytest
 import torch
 from skorch.exceptions import DeviceWarning
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
 from sklearn_dgex import _skorch_glue as glue
+from sklearn_dgex._callbacks import MaskedLoss
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.nn import memory
 
@@ -409,6 +411,94 @@ def test_a_file_as_checkpoint_dir_is_a_clear_error(tmp_path):
     for directory in (tmp_path / "file", tmp_path / "file" / "below"):
         with pytest.raises(ValueError, match=r"checkpoint_dir=.*file"):
             tiny_mlp(checkpoint_dir=directory).fit(X, Y)
+
+
+# ----------------------------------------------------------------------------
+# Warm start: new optimizer settings apply, other networks are refused
+# ----------------------------------------------------------------------------
+def test_warm_start_trains_with_the_new_optimizer_settings():
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=2, warm_start=True).fit(X, Y)
+    model.set_params(lr=0.05, weight_decay=0.01, loss="mae", batch_size=8, max_epochs=3)
+    model.fit(X, Y)
+    net = model.net_
+    assert [row["lr"] for row in model.history_] == [1e-3] * 2 + [0.05] * 3
+    group = net.optimizer_.param_groups[0]
+    assert (group["lr"], group["weight_decay"]) == (0.05, 0.01)
+    assert isinstance(net.criterion_, torch.nn.L1Loss) and net.batch_size == 8
+    model.set_params(optimizer="sgd", momentum=0.5, lr=0.01, max_epochs=1).fit(X, Y)
+    assert isinstance(model.net_.optimizer_, torch.optim.SGD)
+    assert model.net_.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert model.history_[-1]["lr"] == 0.01 and len(model.history_) == 6
+
+
+def test_warm_start_with_a_new_learning_rate_matches_a_fresh_optimizer_step():
+    # The schedule restarts from the new learning rate at the epoch reached.
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=2, warm_start=True, lr_schedule="cosine").fit(X, Y)
+    model.set_params(lr=0.01, max_epochs=4).fit(X, Y)
+    lrs = [row["lr"] for row in model.history_[2:]]
+    assert lrs[0] == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 2 / 4)))
+    assert lrs == sorted(lrs, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("make", "params", "name"),
+    [
+        (tiny_mlp, dict(hidden_layer_sizes=(16,)), "hidden_layer_sizes"),
+        (tiny_mlp, dict(hidden_layer_sizes=np.array([8, 4])), "hidden_layer_sizes"),
+        (tiny_mlp, dict(dropout=0.2), "dropout"),
+        (tiny_mlp, dict(activation="tanh"), "activation"),
+        (tiny_mlp, dict(batch_norm=True), "batch_norm"),
+        (tiny_mlp, dict(n_target_splits=2), "n_target_splits"),
+        (tiny_mlp, dict(linear_shortcut=True), "linear_shortcut"),
+        (tiny_dgex, dict(width=12), "width"),
+        (tiny_dgex, dict(towers=3), "towers"),
+        (tiny_dgex, dict(arch="dense"), "arch"),
+        (tiny_dgex, dict(width=None, param_budget=500), "param_budget"),
+    ],
+)
+def test_warm_start_refuses_parameters_of_other_networks(make, params, name, tmp_path):
+    X, Y = DATA
+    model = make(max_epochs=1, warm_start=True).fit(X, Y)
+    before = model.predict(X)
+    width = getattr(model, "width_", None)
+    with pytest.raises(ValueError, match=rf"warm_start=True .* but {name}="):
+        model.set_params(**params).fit(X, Y)
+    assert getattr(model, "width_", None) == width
+    np.testing.assert_array_equal(model.predict(X), before)
+    model.set_params(warm_start=False).fit(X, Y)  # a new fit takes the new parameters
+    np.testing.assert_array_equal(
+        load(model.save(tmp_path / "m.dgex")).predict(X), model.predict(X)
+    )
+
+
+def test_warm_start_may_switch_missing_targets_on_and_off():
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=1, warm_start=True).fit(X, Y)
+    Y_missing = Y.copy()
+    Y_missing[::4, 1] = np.nan
+    model.set_params(allow_nan_targets=True).fit(X, Y_missing)
+    assert isinstance(model.net_.criterion_, MaskedLoss)
+    assert all(np.isfinite(row["train_loss"]) for row in model.history_)
+    model.set_params(allow_nan_targets=False).fit(X, Y)
+    assert not isinstance(model.net_.criterion_, MaskedLoss) and len(model.history_) == 3
+
+
+def test_a_failed_warm_start_puts_back_the_previous_optimizer(on_batch):
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=2, warm_start=True).fit(X, Y)
+    optimizer, state = model.net_.optimizer_, copy.deepcopy(model.net_.optimizer_.state_dict())
+
+    def fail(net, epoch, batch):
+        raise RuntimeError("injected")
+
+    on_batch(fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        model.set_params(optimizer="sgd", lr=0.1, loss="huber").fit(X, Y)
+    assert model.net_.optimizer_ is optimizer and model.net_.lr == 1e-3
+    assert not isinstance(model.net_.criterion_, torch.nn.HuberLoss)
+    assert_same_weights(optimizer.state_dict()["state"][0], state["state"][0])
 
 
 def test_checkpoint_dir_and_a_warm_start_continuation_are_exclusive(tmp_path):
