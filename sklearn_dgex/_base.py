@@ -160,7 +160,9 @@ allow_nan_targets : bool, default={allow_nan_targets!r}
 
 on_nonfinite : {{"raise", "restore"}}, default={on_nonfinite!r}
     What to do when, after an epoch, the training or validation loss or the
-    weights are not finite: "raise" a ``FloatingPointError`` that names the
+    weights are not finite, or the training loss has diverged to more than a
+    million times that of the first epoch (and more than 1, the loss of
+    predicting the mean): "raise" a ``FloatingPointError`` that names the
     epoch; "restore" the weights of the last finite epoch, warn and stop
     training (the model then predicts with those weights).
 
@@ -610,6 +612,7 @@ default=None
     def _validate_training_data(self, X, y, reset):
         _reliability.check_real_numbers(X, "X")
         _reliability.check_real_numbers(y, "y")
+        _reliability.check_has_targets(y, "y")
         if self.allow_nan_targets:
             X, y = _reliability.validate_allowing_nan_targets(self, X, y, reset)
         else:
@@ -762,6 +765,7 @@ default=None
         self, train, valid, scaling, seeds, device, warm, member=0, shortcut=None, checkpoints=None
     ):
         X, Y = train
+        _reliability.check_batch_norm_batches(self, len(X), self._settings.batch_size)
         X_t = torch.as_tensor(X, device=device)
         X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
         nets = []

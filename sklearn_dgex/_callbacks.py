@@ -119,11 +119,27 @@ class MaskedOriginalUnitErrors(glue.OriginalUnitErrors):
 # --------------------------------------------------------------------------
 # Divergence
 # --------------------------------------------------------------------------
-def _nonfinite_problem(net, row):
+#: A training loss this many times that of the fit's first epoch (and above 1,
+#: the loss of predicting the mean of standardised targets) has diverged, though
+#: still finite: no training gets a million times worse than it started.
+DIVERGED_LOSS_FACTOR = 1e6
+
+
+def _nonfinite_problem(net, row, first_loss=None):
     """What is not finite after an epoch (a loss or the weights), or None."""
     for key, label in (("train_loss", "the training loss"), ("valid_loss", "the validation loss")):
         if key in row and not math.isfinite(row[key]):
             return f"{label} is {row[key]}"
+    loss = row.get("train_loss")
+    if (
+        first_loss is not None
+        and loss is not None
+        and loss > max(DIVERGED_LOSS_FACTOR * first_loss, 1.0)
+    ):
+        return (
+            f"the training loss is {loss:.3g}, more than {DIVERGED_LOSS_FACTOR:g} times the "
+            f"first epoch's {first_loss:.3g}"
+        )
     # amax and amin propagate NaN, show an infinity of either sign and never
     # overflow; without abs() they allocate nothing (several times faster).
     peaks = [
@@ -166,10 +182,13 @@ class NonFiniteGuard(Callback):
         self.stopped_ = False
         self.last_good_ = _weights_copy(net) if self.on_nonfinite == "restore" else None
         self.last_good_epoch_ = len(net.history)
+        self.first_loss_ = None
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
-        problem = _nonfinite_problem(net, row)
+        problem = _nonfinite_problem(net, row, self.first_loss_)
+        if self.first_loss_ is None and problem is None and "train_loss" in row:
+            self.first_loss_ = row["train_loss"]
         if problem is None:
             if self.on_nonfinite == "restore":
                 self.last_good_ = _weights_copy(net)

@@ -85,6 +85,12 @@ def check_real_numbers(value, name):
             )
         return
     if hasattr(value, "columns") and hasattr(value, "dtypes"):  # a DataFrame
+        repeated = value.columns[value.columns.duplicated()].unique()
+        if len(repeated):
+            raise ValueError(
+                f"{name} has repeated column names {_shown(repeated)}; each column must be "
+                "one feature (or target). Aggregate or rename the repeated columns."
+            )
         complex_columns = [c for c, d in zip(value.columns, value.dtypes) if _is_complex_dtype(d)]
         if complex_columns:
             raise ValueError(
@@ -118,6 +124,28 @@ def check_real_numbers(value, name):
                 f"{name} must hold numbers (e.g. log2 expression), but it holds values that "
                 f"are not numbers: {exc}."
             ) from exc
+
+
+def check_has_targets(y, name):
+    """A ``y`` of zero columns is an error about targets, not about "0 feature(s)"."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(y)
+        except ValueError:  # ragged nested lists: scikit-learn's message is clear
+            return
+    if len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"{name} has no target columns (shape {tuple(shape)}); give at least one.")
+
+
+def check_batch_norm_batches(estimator, n_train, batch_size):
+    """Batch normalisation trains on batches of at least two rows."""
+    if getattr(estimator, "batch_norm", False) and min(n_train, batch_size) < 2:
+        raise ValueError(
+            f"batch_norm=True needs training batches of at least 2 rows, but batch_size="
+            f"{batch_size} and {n_train} training row(s) give batches of one row; use a "
+            "larger batch_size, more samples or batch_norm=False."
+        )
 
 
 def validate_allowing_nan_targets(estimator, X, y, reset):
@@ -323,6 +351,7 @@ def refuse_if_too_large(estimator, n_samples, n_in, n_out):
     """
     device = glue.resolve_device(estimator.device)
     batch_size = _resolved(estimator, "batch_size")
+    check_batch_norm_batches(estimator, n_samples, batch_size)  # the estimate runs a batch
     module = _first_network_on_meta(estimator, n_in, n_out)
     options = {"momentum": estimator.momentum} if estimator.optimizer in ("sgd", "rmsprop") else {}
     estimate = memory.estimate_training_memory(

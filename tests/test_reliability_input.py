@@ -210,6 +210,15 @@ def test_empty_arrays(make, data):
     assert re.search(r"Found array with 0 feature\(s\)", str(fit_error(make(), X[:, :0], Y).value))
 
 
+def test_targets_without_columns_and_repeated_column_names(data):
+    X, Y = data
+    with pytest.raises(ValueError, match=r"y has no target columns \(shape \(40, 0\)\)"):
+        tiny_mlp().fit(X, Y[:, :0])
+    frame = pd.DataFrame(X, columns=["a", "a", "b", "c", "d", "e"])
+    with pytest.raises(ValueError, match=r"X has repeated column names 'a'"):
+        tiny_mlp().fit(frame, Y)
+
+
 @pytest.mark.parametrize("make", TINY)
 def test_one_sample(make, data):
     X, Y = data

@@ -138,6 +138,28 @@ def test_non_finite_weights_after_a_finite_loss_are_caught(data, on_batch):
         tiny_dgex().fit(X, Y)
 
 
+def test_a_huge_finite_loss_is_a_divergence(data, on_batch):
+    X, Y = data
+
+    def blow_up(net, epoch, batch):
+        if (epoch, batch) == (2, 3):  # after epoch 2's last step: epoch 3 sees huge outputs
+            with torch.no_grad():
+                for parameter in net.module_.parameters():
+                    parameter.mul_(1e4)
+
+    on_batch(blow_up)
+    with pytest.raises(FloatingPointError, match=r"epoch 3: the training loss is .*e\+\d+, more "):
+        tiny_mlp(hidden_layer_sizes=(8, 8), lr=1e-12).fit(X, Y)
+
+
+def test_batch_norm_with_batches_of_one_row_is_a_clear_error(data):
+    X, Y = data
+    with pytest.raises(ValueError, match=r"batch_norm=True needs training batches of at least 2"):
+        tiny_mlp(batch_norm=True, batch_size=1).fit(X, Y)
+    with pytest.raises(ValueError, match=r"and 1 training row\(s\)"):
+        tiny_mlp(batch_norm=True, validation_fraction=0.5).fit(X[:2], Y[:2])
+
+
 # ----------------------------------------------------------------------------
 # Gradient clipping
 # ----------------------------------------------------------------------------
