@@ -643,10 +643,15 @@ def load(path, *, device=None):
 
     Raises
     ------
+    FileNotFoundError
+        If ``path`` does not exist.
     ValueError
-        If the file is not a sklearn-dgex model file, has a newer format
-        version, or was corrupted or modified (SHA-256 mismatch, tensors
-        that do not fit the networks, unknown class names or parameters).
+        For anything else wrong with the file, with a message naming it: not
+        a file, not a sklearn-dgex model file, a newer format version, a
+        damaged or truncated zip, a configuration outside the format's
+        schema (unknown keys, wrong types, nesting deeper than 32 levels), or
+        contents corrupted or modified (SHA-256 mismatch, tensors that do
+        not fit the networks, unknown class names or parameters).
 
     See Also
     --------
