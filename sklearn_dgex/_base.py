@@ -173,7 +173,9 @@ allow_nan_targets : bool, default={allow_nan_targets!r}
 
 on_nonfinite : {{"raise", "restore"}}, default={on_nonfinite!r}
     What to do when, after an epoch, the training or validation loss or the
-    weights are not finite: "raise" a ``FloatingPointError`` that names the
+    weights are not finite, or the training loss has diverged to more than a
+    million times that of the first epoch (and more than 1, the loss of
+    predicting the mean): "raise" a ``FloatingPointError`` that names the
     epoch; "restore" the weights of the last finite epoch, warn and stop
     training (the model then predicts with those weights).
 
@@ -234,7 +236,15 @@ verbose : int, default={verbose!r}
 warm_start : bool, default={warm_start!r}
     Continue training the fitted network(s), their optimizer state and
     schedule for another ``max_epochs`` instead of starting anew. The scaling
-    statistics of the first fit are kept.
+    statistics of the first fit are kept. Training settings take effect, as
+    a new learning rate does in scikit-learn's ``MLPRegressor``: ``lr``,
+    ``weight_decay``, ``momentum``, ``lr_schedule`` (restarted from ``lr``
+    at the epoch reached), ``loss``, ``allow_nan_targets``, ``batch_size``,
+    ``max_epochs``, early stopping and validation; a new ``optimizer``
+    starts with fresh moments. Parameters that define the networks (sizes,
+    width, architecture, activations, dropout, normalisation,
+    ``n_target_splits``, ``n_ensemble``, ``linear_shortcut``) must not
+    change: a ``ValueError`` names the one that did.
 """
 
 _FITTED_ATTRIBUTES_DOC = """\
@@ -458,6 +468,10 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
     def _check_hyperparameters(self, n_in, n_out):
         """Cross-parameter checks of a subclass; raise ValueError on conflict."""
 
+    def _network_parameter(self, module_argument):
+        """The parameter that sets a module argument, for messages."""
+        return module_argument
+
     # ------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------
@@ -493,6 +507,8 @@ default=None
         device = glue.resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
         self._settings = self._resolve_settings(X.shape, Y.shape[1], warm)
+        if warm:
+            _reliability.check_warm_start(self, X.shape[1], Y.shape[1], device)
         _reliability.refuse_if_too_large(self, *X.shape, Y.shape[1])
         checkpoints = self._open_checkpoints(X, Y, validation, warm)
         member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
@@ -664,6 +680,7 @@ default=None
     def _validate_training_data(self, X, y, reset):
         _reliability.check_real_numbers(X, "X")
         _reliability.check_real_numbers(y, "y")
+        _reliability.check_has_targets(y, "y")
         if self.allow_nan_targets:
             X, y = _reliability.validate_allowing_nan_targets(self, X, y, reset)
         else:
@@ -835,6 +852,7 @@ default=None
         self, train, valid, scaling, seeds, device, warm, member=0, shortcut=None, checkpoints=None
     ):
         X, Y = train
+        _reliability.check_batch_norm_batches(self, len(X), self._settings.batch_size)
         X_t = torch.as_tensor(X, device=device)
         X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
         nets = []
@@ -842,6 +860,8 @@ default=None
             seed = int(seeds[index])
             if warm:
                 net = getattr(self, "ensemble_", [self.nets_])[member][index]
+                fresh = self._new_net(X.shape[1], len(columns), seed, device)
+                _reliability.continue_with_settings(net, fresh)
             else:
                 net = self._new_net(X.shape[1], len(columns), seed, device)
             if shortcut is not None:
@@ -877,8 +897,9 @@ default=None
                 "checkpoint_dir=None."
             )
         arrays = (X, Y) if validation is None else (X, Y, *validation)
+        params = _callbacks.resume_params(self)  # before seeds advance a random_state generator
         return _callbacks.Checkpoints.open(
-            self, arrays, self._member_seeds(), self._settings.max_epochs
+            self, arrays, self._member_seeds(), self._settings.max_epochs, params
         )
 
     def _new_net(self, n_in, n_out, seed, device):
@@ -893,7 +914,7 @@ default=None
             module,
             criterion=criterion,
             optimizer=optimizer,
-            lr=self.lr,
+            lr=float(self.lr),  # a numpy scalar would train in its own precision
             batch_size=self._settings.batch_size,
             max_epochs=self._settings.max_epochs,
             train_split=None,
@@ -1033,22 +1054,33 @@ def _moments(A, enabled, ignore_nan=False):
         scale = np.nanstd(A, axis=0, dtype=np.float64)
     else:
         mean, scale = _mean_and_std(A)
-    # Constant columns (and float noise around them) keep their values: scale 1.
-    tiny = 1e3 * np.finfo(A.dtype).eps * np.maximum(1.0, np.abs(mean))
-    scale[scale <= tiny] = 1.0
+    scale[_is_constant(mean, scale, A.dtype)] = 1.0  # constant columns keep their values
     return mean, scale
 
 
 def _min_and_range(A, ignore_nan=False):
     """Column minima and ranges (float64), so that ``(A - min) / range`` lies in [0, 1].
 
-    Constant columns get range 1, as constant columns get scale 1 in :func:`_moments`.
+    Constant columns get range 1, as constant columns get scale 1 in
+    :func:`_moments`, judged by the same relative rule.
     """
     low = (np.nanmin if ignore_nan else np.min)(A, axis=0).astype(np.float64)
-    span = (np.nanmax if ignore_nan else np.max)(A, axis=0).astype(np.float64) - low
-    tiny = 1e3 * np.finfo(A.dtype).eps * np.maximum(1.0, np.abs(low))
-    span[span <= tiny] = 1.0
+    high = (np.nanmax if ignore_nan else np.max)(A, axis=0).astype(np.float64)
+    span = high - low
+    span[_is_constant(np.maximum(np.abs(low), np.abs(high)), span, A.dtype)] = 1.0
     return low, span
+
+
+def _is_constant(mean, std, dtype):
+    """Columns whose spread is rounding noise of ``dtype`` around their mean.
+
+    Judged relative to each column's own magnitude (in float64), never
+    against an absolute floor, so that data of any scale (``X * 1e-5`` in
+    float32) standardises like the same data at scale 1. Spreads below
+    float32's normal range cannot be divided by in the float32 networks.
+    """
+    noise = 1e3 * np.finfo(dtype).eps * np.abs(mean)
+    return (std <= noise) | (std < np.finfo(np.float32).tiny)
 
 
 def _mean_and_std(A, chunk_rows=128):

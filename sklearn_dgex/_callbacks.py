@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 import os
 import tempfile
 import warnings
@@ -118,11 +119,27 @@ class MaskedOriginalUnitErrors(glue.OriginalUnitErrors):
 # --------------------------------------------------------------------------
 # Divergence
 # --------------------------------------------------------------------------
-def _nonfinite_problem(net, row):
+#: A training loss this many times that of the fit's first epoch (and above 1,
+#: the loss of predicting the mean of standardised targets) has diverged, though
+#: still finite: no training gets a million times worse than it started.
+DIVERGED_LOSS_FACTOR = 1e6
+
+
+def _nonfinite_problem(net, row, first_loss=None):
     """What is not finite after an epoch (a loss or the weights), or None."""
     for key, label in (("train_loss", "the training loss"), ("valid_loss", "the validation loss")):
         if key in row and not math.isfinite(row[key]):
             return f"{label} is {row[key]}"
+    loss = row.get("train_loss")
+    if (
+        first_loss is not None
+        and loss is not None
+        and loss > max(DIVERGED_LOSS_FACTOR * first_loss, 1.0)
+    ):
+        return (
+            f"the training loss is {loss:.3g}, more than {DIVERGED_LOSS_FACTOR:g} times the "
+            f"first epoch's {first_loss:.3g}"
+        )
     # amax and amin propagate NaN, show an infinity of either sign and never
     # overflow; without abs() they allocate nothing (several times faster).
     peaks = [
@@ -165,10 +182,13 @@ class NonFiniteGuard(Callback):
         self.stopped_ = False
         self.last_good_ = _weights_copy(net) if self.on_nonfinite == "restore" else None
         self.last_good_epoch_ = len(net.history)
+        self.first_loss_ = None
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
-        problem = _nonfinite_problem(net, row)
+        problem = _nonfinite_problem(net, row, self.first_loss_)
+        if self.first_loss_ is None and problem is None and "train_loss" in row:
+            self.first_loss_ = row["train_loss"]
         if problem is None:
             if self.on_nonfinite == "restore":
                 self.last_good_ = _weights_copy(net)
@@ -227,20 +247,64 @@ def any_stopped(net):
 # --------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------
-def _json_value(value):
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError):
-        return f"<{type(value).__name__}>"
+def canonical_value(value):
+    """A JSON form of a parameter value in which equal settings are equal.
+
+    Numpy scalars are their Python numbers (``np.int64(2)`` is ``2``), arrays,
+    tuples and lists are lists of their values, path-likes their path, and a
+    random generator is the SHA-256 of its state, so that a different seed
+    or an advanced generator differ. Non-finite floats are written as text
+    (JSON's NaN never equals itself). Other objects are their type and
+    ``repr``.
+    """
+    if value is None or isinstance(value, (bool, str, np.bool_)):
+        return value if not isinstance(value, np.bool_) else bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.ndarray):
+        return [canonical_value(item) for item in value]
+    if isinstance(value, (list, tuple)):
+        return [canonical_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): canonical_value(item) for key, item in sorted(value.items(), key=str)}
+    if isinstance(value, np.random.RandomState):
+        _, keys, position, has_gauss, gauss = value.get_state()
+        state = (keys.tobytes(), position, has_gauss, gauss)
+        return {"RandomState": hashlib.sha256(repr(state).encode()).hexdigest()}
+    if isinstance(value, np.random.Generator):
+        state = json.dumps(value.bit_generator.state, sort_keys=True, default=str)
+        return {"Generator": hashlib.sha256(state.encode()).hexdigest()}
+    return {"object": f"{type(value).__module__}.{type(value).__qualname__}", "repr": repr(value)}
 
 
-def _json_params(estimator):
+def resume_params(estimator):
+    """The parameters that identify a fit for resuming it, in canonical form.
+
+    Take them before the fit draws seeds from a ``random_state`` generator,
+    which advances it.
+    """
     params = estimator.get_params(deep=False)
     return {
-        name: _json_value(value)
+        name: canonical_value(value)
         for name, value in sorted(params.items())
         if name not in RESUME_MAY_CHANGE
     }
+
+
+def _plain(value):
+    """``value`` with numpy scalars as Python numbers, for ``torch.load(weights_only=True)``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
 
 
 def data_fingerprint(arrays):
@@ -419,6 +483,9 @@ class CheckpointCallback(Callback):
         }
 
     def _write(self, name, state):
+        # A numpy scalar anywhere (an optimizer setting, an early-stopping score)
+        # would make the file unreadable by the safe loader.
+        state = _plain(state)
         _atomic_write(Path(self.directory) / name, lambda stream: torch.save(state, stream))
 
 
@@ -439,19 +506,25 @@ class Checkpoints:
         self.manifest = manifest
 
     @classmethod
-    def open(cls, estimator, arrays, seeds, max_epochs):
+    def open(cls, estimator, arrays, seeds, max_epochs, params=None):
         """Create the directory's manifest, or check that it belongs to this fit.
 
         ``seeds`` has one row per ensemble member (the networks' seeds, then
         the validation split's); ``max_epochs`` is the number of epochs each
-        network trains for.
+        network trains for; ``params`` are :func:`resume_params` taken before
+        the seeds were drawn (by default, taken now).
         """
         directory = Path(os.fspath(estimator.checkpoint_dir))
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(
+                f"checkpoint_dir={os.fspath(directory)!r} is a file, not a directory; "
+                "give a directory (it is created if missing)."
+            )
         manifest = {
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_FORMAT_VERSION,
             "estimator": type(estimator).__name__,
-            "params": _json_params(estimator),
+            "params": resume_params(estimator) if params is None else params,
             "data_sha256": data_fingerprint(arrays),
             "seeds": np.asarray(seeds, dtype=np.int64).tolist(),
         }
@@ -461,7 +534,12 @@ class Checkpoints:
             _check_same_fit(saved, manifest, directory)
             manifest["seeds"] = saved["seeds"]
         else:
-            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:  # a file on the way
+                raise ValueError(
+                    f"checkpoint_dir={os.fspath(directory)!r} cannot be created: {exc}."
+                ) from exc
             text = json.dumps(manifest, indent=1).encode()
             _atomic_write(path, lambda stream: stream.write(text))
         return cls(directory, estimator.checkpoint_every, max_epochs, manifest)

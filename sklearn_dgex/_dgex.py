@@ -278,6 +278,11 @@ class DGEXRegressor(_BaseNetRegressor):
             **self._activations(),
         )
 
+    def _network_parameter(self, module_argument):
+        if module_argument == "width":
+            return "width" if self.width is not None else "param_budget"
+        return {"skip": "arch", "towers": "towers"}.get(module_argument, module_argument)
+
     def _module_class_and_kwargs(self, n_in, n_out):
         arch, skip, towers = self._nn_arch()
         kwargs = {

@@ -11,7 +11,10 @@ Private module of the estimators (see :mod:`sklearn_dgex._base`):
   without training-time callback state;
 - :func:`explain_out_of_memory`: an out-of-memory error during training
   becomes one with the memory estimate of :mod:`sklearn_dgex.nn.memory` and a
-  batch size that fits.
+  batch size that fits;
+- :func:`check_warm_start` and :func:`continue_with_settings`: a
+  ``warm_start`` fit trains the fitted networks with the current optimizer
+  settings, and refuses parameters that would build other networks.
 """
 
 import functools
@@ -82,6 +85,12 @@ def check_real_numbers(value, name):
             )
         return
     if hasattr(value, "columns") and hasattr(value, "dtypes"):  # a DataFrame
+        repeated = value.columns[value.columns.duplicated()].unique()
+        if len(repeated):
+            raise ValueError(
+                f"{name} has repeated column names {_shown(repeated)}; each column must be "
+                "one feature (or target). Aggregate or rename the repeated columns."
+            )
         complex_columns = [c for c, d in zip(value.columns, value.dtypes) if _is_complex_dtype(d)]
         if complex_columns:
             raise ValueError(
@@ -115,6 +124,28 @@ def check_real_numbers(value, name):
                 f"{name} must hold numbers (e.g. log2 expression), but it holds values that "
                 f"are not numbers: {exc}."
             ) from exc
+
+
+def check_has_targets(y, name):
+    """A ``y`` of zero columns is an error about targets, not about "0 feature(s)"."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(y)
+        except ValueError:  # ragged nested lists: scikit-learn's message is clear
+            return
+    if len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"{name} has no target columns (shape {tuple(shape)}); give at least one.")
+
+
+def check_batch_norm_batches(estimator, n_train, batch_size):
+    """Batch normalisation trains on batches of at least two rows."""
+    if getattr(estimator, "batch_norm", False) and min(n_train, batch_size) < 2:
+        raise ValueError(
+            f"batch_norm=True needs training batches of at least 2 rows, but batch_size="
+            f"{batch_size} and {n_train} training row(s) give batches of one row; use a "
+            "larger batch_size, more samples or batch_norm=False."
+        )
 
 
 def validate_allowing_nan_targets(estimator, X, y, reset):
@@ -164,8 +195,9 @@ class _FittedState:
     """What ``fit`` may change, saved to put back if it fails.
 
     Every attribute that is not a parameter, and, for a warm start that trains
-    the fitted networks in place, their weights, optimizer state and history
-    length (copied to the CPU, so a GPU's memory is not doubled).
+    the fitted networks in place, their settings (learning rate, optimizer,
+    loss), weights, optimizer state and history length (copied to the CPU, so
+    a GPU's memory is not doubled).
     """
 
     def __init__(self, estimator):
@@ -176,11 +208,13 @@ class _FittedState:
             self.nets = [
                 (
                     net,
+                    dict(vars(net)),
+                    set(net._params_to_validate),
                     _callbacks._cpu_tree(net.module_.state_dict()),
                     _callbacks._cpu_tree(net.optimizer_.state_dict()),
                     len(net.history),
                 )
-                for net in estimator.nets_
+                for net in fitted_nets(estimator)
             ]
 
     def restore(self, estimator):
@@ -188,7 +222,10 @@ class _FittedState:
         for name in [k for k in vars(estimator) if k not in params and k not in self.attributes]:
             delattr(estimator, name)
         vars(estimator).update(self.attributes)
-        for net, module_state, optimizer_state, n_epochs in self.nets:
+        for net, settings, validated, module_state, optimizer_state, n_epochs in self.nets:
+            vars(net).clear()
+            vars(net).update(settings)  # the optimizer and loss objects of before, too
+            net._params_to_validate = validated
             net.module_.load_state_dict(module_state)
             net.optimizer_.load_state_dict(optimizer_state)
             del net.history[n_epochs:]
@@ -314,6 +351,7 @@ def refuse_if_too_large(estimator, n_samples, n_in, n_out):
     """
     device = glue.resolve_device(estimator.device)
     batch_size = _resolved(estimator, "batch_size")
+    check_batch_norm_batches(estimator, n_samples, batch_size)  # the estimate runs a batch
     module = _first_network_on_meta(estimator, n_in, n_out)
     options = {"momentum": estimator.momentum} if estimator.optimizer in ("sgd", "rmsprop") else {}
     estimate = memory.estimate_training_memory(
@@ -367,3 +405,84 @@ def explain_out_of_memory(estimator, exc, y):
         f"(batch_size={batch_size}, precision={estimator.precision!r}): {summary}\n"
         f"Original error: {exc}"
     )
+
+
+# --------------------------------------------------------------------------
+# Warm start
+# --------------------------------------------------------------------------
+def _fitted_members(estimator):
+    return getattr(estimator, "ensemble_", [estimator.nets_])
+
+
+def check_warm_start(estimator, n_in, n_out, device):
+    """Refuse a ``warm_start`` fit whose parameters would build other networks.
+
+    A warm start trains the fitted networks further, so everything that
+    defines them must stay: their number (``n_target_splits``, ``n_ensemble``,
+    checked with the settings), the linear shortcut, and every argument of
+    their modules (sizes, width, architecture, activations, dropout,
+    normalisation). Each difference is named with the parameter behind it.
+    """
+    name = type(estimator).__name__
+    nets = _fitted_members(estimator)[0]
+    if len(nets) != estimator.n_target_splits:
+        _refuse(name, f"n_target_splits={estimator.n_target_splits}", f"{len(nets)}")
+    shortcut = estimator.linear_shortcut
+    if shortcut != "auto" and bool(shortcut) != bool(estimator.linear_shortcut_):
+        _refuse(name, f"linear_shortcut={shortcut}", f"{estimator.linear_shortcut_}")
+    for net in nets:
+        fresh = estimator._new_net(n_in, net.get_params_for("module")["n_out"], 0, device)
+        if fresh.module is not net.module:
+            _refuse(name, f"a {fresh.module.__name__} network", f"{net.module.__name__} networks")
+        then, now = net.get_params_for("module"), fresh.get_params_for("module")
+        for key in sorted(set(then) | set(now)):
+            if _canonical(then.get(key)) != _canonical(now.get(key)):
+                parameter = estimator._network_parameter(key)
+                value = getattr(estimator, parameter, None)
+                setting = f"{parameter}={value!r}"
+                if _canonical(value) != _canonical(now.get(key)):
+                    setting += f" (networks with {key}={now.get(key)!r})"
+                _refuse(name, setting, f"{key}={then.get(key)!r}")
+
+
+def _canonical(value):
+    return _callbacks.canonical_value(value)
+
+
+def _refuse(name, now, fitted):
+    raise ValueError(
+        f"warm_start=True continues the fitted networks of this {name}, but {now} would build "
+        f"other networks than the fitted ones ({fitted}). Set it back, or set "
+        "warm_start=False to fit anew."
+    )
+
+
+def continue_with_settings(net, fresh):
+    """Give a fitted net the training settings of ``fresh``, keeping its weights.
+
+    ``fresh`` is an uninitialised net of the estimator's current parameters:
+    its learning rate, batch size, loss and optimizer settings take effect,
+    as a new learning rate does in scikit-learn's ``MLPRegressor``. The
+    optimizer keeps its running moments unless its kind changes, which
+    starts a new optimizer; a learning-rate schedule restarts from the new
+    learning rate at the epoch reached.
+    """
+    prefixes = ("optimizer__", "criterion__")
+    criterion_then = (net.criterion, net.get_params_for("criterion"))
+    optimizer_then = net.optimizer
+    for key in [key for key in vars(net) if key.startswith(prefixes)]:
+        delattr(net, key)
+        net._params_to_validate.discard(key)
+    for key in [key for key in vars(fresh) if key.startswith(prefixes)]:
+        setattr(net, key, getattr(fresh, key))
+        net._params_to_validate.add(key)
+    net.lr, net.batch_size = fresh.lr, fresh.batch_size
+    net.criterion, net.optimizer = fresh.criterion, fresh.optimizer
+    if (net.criterion, net.get_params_for("criterion")) != criterion_then:
+        net.initialize_criterion()
+    if net.optimizer is not optimizer_then:
+        net.initialize_optimizer()
+    settings = net.get_params_for("optimizer")
+    for group in net.optimizer_.param_groups:
+        group.update({key: value for key, value in settings.items() if key in group})
+        group["lr"] = group["initial_lr"] = net.lr

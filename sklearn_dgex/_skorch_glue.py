@@ -153,9 +153,10 @@ def seeded_torch(seed, device):
 def optimizer_spec(name, *, weight_decay, momentum):
     """Return ``(optimizer class, keyword arguments)`` for an optimizer name."""
     cls, kwargs = _OPTIMIZERS[name]
-    kwargs = {**kwargs, "weight_decay": weight_decay}
+    # Python floats: numpy scalars would reach the optimizer's arithmetic and its state.
+    kwargs = {**kwargs, "weight_decay": float(weight_decay)}
     if name in _MOMENTUM_OPTIMIZERS:
-        kwargs["momentum"] = momentum
+        kwargs["momentum"] = float(momentum)
     kwargs["fused" if name in _FUSED_OPTIMIZERS else "foreach"] = True
     return cls, kwargs
 

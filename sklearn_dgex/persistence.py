@@ -31,6 +31,7 @@ pickle runs code from the file: use it only for files you trust.
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import importlib
 import inspect
@@ -43,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import _schema
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
 
@@ -177,14 +180,18 @@ class _Decoder:
 
 
 def _dataclass(path, fields):
-    """An instance of a dataclass of this package (never any other class)."""
+    """An instance of a dataclass the schema lists (never any other class)."""
+    if path not in _schema.DATACLASSES:
+        raise _corrupt(f"{path!r} is not a dataclass a model file may hold")
     module_name, _, name = str(path).rpartition(".")
-    if not module_name.startswith("sklearn_dgex."):
-        raise _corrupt(f"{path!r} is not a class of sklearn_dgex")
     cls = getattr(importlib.import_module(module_name), name, None)
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise _corrupt(f"{path!r} is not a dataclass of sklearn_dgex")
-    return cls(**_expect_dict(fields))
+    fields = _expect_dict(fields)
+    names = {field.name for field in dataclasses.fields(cls)}
+    if set(fields) != names:
+        raise _corrupt(f"{path!r} has the fields {sorted(names)}, not {sorted(fields)[:8]}")
+    return cls(**fields)
 
 
 def _expect_dict(value):
@@ -201,6 +208,11 @@ def _expect_index(value, size):
 
 class _CorruptFile(ValueError):
     pass
+
+
+# What a malformed file may make the decoding or the networks raise where the
+# checks above do not reach; the file is then reported as invalid, by name.
+_MALFORMED = (_CorruptFile, _schema.SchemaError, TypeError, KeyError, IndexError, RuntimeError)
 
 
 def _corrupt(message):
@@ -278,6 +290,12 @@ def _rebuild_net(estimator, config, tensors, index, device):
 
     saved_kwargs = config.get("module_kwargs")
     kwargs = _expect_dict(_Decoder({}).decode(saved_kwargs))
+    n_in, n_out = kwargs.get("n_in"), kwargs.get("n_out")
+    if n_in != estimator.n_features_in_ or n_out not in range(1, estimator.n_outputs_ + 1):
+        raise _corrupt(
+            f"network {index} maps {n_in!r} inputs to {n_out!r} outputs; the model has "
+            f"{estimator.n_features_in_} features and {estimator.n_outputs_} targets"
+        )
     net = estimator._new_net(
         kwargs.get("n_in"), kwargs.get("n_out"), config.get("shuffle_seed"), device
     )
@@ -288,6 +306,7 @@ def _rebuild_net(estimator, config, tensors, index, device):
         )
     if _jsonable(net.get_params_for("module")) != saved_kwargs:
         raise _corrupt(f"network {index}'s module arguments do not match the parameters")
+    _check_architecture(net, tensors, f"nets/{index}/" + "inner." * len(config["wrappers"]), index)
     with seeded_torch(0, device):  # loading leaves the global random state alone
         net.initialize()
         module = net.module_
@@ -305,6 +324,31 @@ def _rebuild_net(estimator, config, tensors, index, device):
     _load_weights(net.module_, tensors, f"nets/{index}/", index)
     net.history = History(config.get("history", []))
     return net
+
+
+def _check_architecture(net, tensors, prefix, index):
+    """Compare the saved tensors with the network the parameters build, before building it.
+
+    The network is built on the meta device (no memory), so that parameters
+    describing a huge network fail here instead of allocating it: what is
+    built afterwards is no larger than the file's tensors.
+    """
+    with torch.device("meta"):
+        probe = net.module(**net.get_params_for("module"))
+    expected = {name: tuple(t.shape) for name, t in probe.state_dict().items()}
+    saved = {k[len(prefix) :]: tuple(t.shape) for k, t in tensors.items() if k.startswith(prefix)}
+    missing, unexpected = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+    if missing or unexpected:
+        raise _corrupt(
+            f"network {index}'s tensors do not match its architecture "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    for name, shape in expected.items():
+        if saved[name] != shape:
+            raise _corrupt(
+                f"network {index}'s tensor {name!r} has shape {saved[name]}; the architecture "
+                f"needs {shape}"
+            )
 
 
 def _load_weights(module, tensors, prefix, index):
@@ -334,6 +378,10 @@ def _json_params(estimator):
     for name, value in estimator.get_params(deep=False).items():
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            value = value.tolist()  # e.g. hidden_layer_sizes from a grid of arrays
+        if isinstance(value, np.generic):
+            value = value.item()
         if name == "random_state" and not (value is None or isinstance(value, int)):
             warnings.warn(
                 f"random_state={value!r} cannot be saved; the loaded estimator has "
@@ -453,27 +501,48 @@ def _write_zip(path, config_bytes, payload):
 
 
 def _read_zip(path):
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "sklearn-dgex model file not found", os.fspath(path))
+    if not path.is_file():
+        raise ValueError(f"{os.fspath(path)!r} is not a sklearn-dgex model file (not a file).")
     if not zipfile.is_zipfile(path):
         raise ValueError(
             f"{os.fspath(path)!r} is not a sklearn-dgex model file (not a zip archive). "
             "Files written by pickle or joblib are read with those, and only if you trust them."
         )
-    with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
-        if names != {_CONFIG, _TENSORS}:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _read_members(path, archive)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a readable sklearn-dgex model file (a corrupt zip "
+            f"archive: {exc})."
+        ) from exc
+
+
+def _read_members(path, archive):
+    names = [info.filename for info in archive.infolist()]
+    if sorted(names) != sorted([_CONFIG, _TENSORS]):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a sklearn-dgex model file: it holds "
+            f"{sorted(names)[:5]}, not exactly {[_CONFIG, _TENSORS]}."
+        )
+    for info in archive.infolist():
+        # save() stores its members uncompressed: nothing to inflate, no zip bomb.
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
             raise ValueError(
-                f"{os.fspath(path)!r} is not a sklearn-dgex model file: it holds "
-                f"{sorted(names)[:5]}, not exactly {[_CONFIG, _TENSORS]}."
+                f"{os.fspath(path)!r} is not a sklearn-dgex model file: its {info.filename} "
+                "is compressed or encrypted."
             )
-        if archive.getinfo(_CONFIG).file_size > _MAX_CONFIG_BYTES:
-            raise ValueError(f"{os.fspath(path)!r}: its {_CONFIG} is implausibly large.")
-        return archive.read(_CONFIG), archive.read(_TENSORS)
+    if archive.getinfo(_CONFIG).file_size > _MAX_CONFIG_BYTES:
+        raise ValueError(f"{os.fspath(path)!r}: its {_CONFIG} is implausibly large.")
+    return archive.read(_CONFIG), archive.read(_TENSORS)
 
 
 def _parse_config(path, config_bytes):
     try:
         config = json.loads(config_bytes)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"{os.fspath(path)!r}: {_CONFIG} is not valid JSON ({exc}).") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
         raise ValueError(f"{os.fspath(path)!r} is not a sklearn-dgex model file (format name).")
@@ -481,28 +550,33 @@ def _parse_config(path, config_bytes):
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"{os.fspath(path)!r} has an invalid format version {version!r}.")
     if version > FORMAT_VERSION:
-        written_by = config.get("written_by", {}).get("sklearn_dgex", "a newer version")
+        written_by = config.get("written_by")
+        written_by = written_by.get("sklearn_dgex") if isinstance(written_by, dict) else None
+        written_by = written_by if isinstance(written_by, str) else "a newer version"
         raise ValueError(
             f"{os.fspath(path)!r} has format version {version}, written by sklearn-dgex "
             f"{written_by}; this version reads format version {FORMAT_VERSION} and older. "
             "Upgrade sklearn-dgex to load it."
         )
+    try:
+        _schema.check_config(config)
+    except _schema.SchemaError as exc:
+        raise ValueError(f"{os.fspath(path)!r} does not describe a valid model: {exc}.") from exc
     return config
 
 
 def _read_tensors(path, config, payload):
     digest = hashlib.sha256(payload).hexdigest()
     if digest != config.get("tensors_sha256"):
-        raise ValueError(
-            f"{os.fspath(path)!r}: the tensor payload's SHA-256 ({digest[:12]}...) differs from "
-            "the one its configuration records: the file is corrupt or was modified."
+        raise _corrupt(
+            f"the tensor payload's SHA-256 ({digest[:12]}...) differs from the one its "
+            "configuration records: the file is corrupt or was modified"
         )
     try:
         tensors = _safetensors().load(payload)
     except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(
-            f"{os.fspath(path)!r}: the tensor payload is not a valid safetensors file "
-            f"({type(exc).__name__}: {exc})."
+        raise _corrupt(
+            f"the tensor payload is not a valid safetensors file ({type(exc).__name__}: {exc})"
         ) from exc
     listed = _expect_dict(config.get("tensors"))
     if set(listed) != set(tensors):
@@ -569,10 +643,15 @@ def load(path, *, device=None):
 
     Raises
     ------
+    FileNotFoundError
+        If ``path`` does not exist.
     ValueError
-        If the file is not a sklearn-dgex model file, has a newer format
-        version, or was corrupted or modified (SHA-256 mismatch, tensors
-        that do not fit the networks, unknown class names or parameters).
+        For anything else wrong with the file, with a message naming it: not
+        a file, not a sklearn-dgex model file, a newer format version, a
+        damaged or truncated zip, a configuration outside the format's
+        schema (unknown keys, wrong types, nesting deeper than 32 levels), or
+        contents corrupted or modified (SHA-256 mismatch, tensors that do
+        not fit the networks, unknown class names or parameters).
 
     See Also
     --------
@@ -598,13 +677,16 @@ def load(path, *, device=None):
     path = Path(path)
     config_bytes, payload = _read_zip(path)
     config = _parse_config(path, config_bytes)
-    tensors = _read_tensors(path, config, payload)
     try:
+        tensors = _read_tensors(path, config, payload)
         estimator = _make_estimator(config)
         target = _resolve_load_device(estimator.device, device)
         _restore_fitted_state(estimator, config, tensors, target)
-    except _CorruptFile as exc:
-        raise ValueError(f"{os.fspath(path)!r} does not describe a valid model: {exc}.") from exc
+    except _MALFORMED as exc:
+        raise ValueError(
+            f"{os.fspath(path)!r} does not describe a valid model: "
+            f"{exc if isinstance(exc, ValueError) else f'{type(exc).__name__}: {exc}'}."
+        ) from exc
     return estimator
 
 
@@ -631,7 +713,35 @@ def _restore_fitted_state(estimator, config, tensors, device):
     with_nets = _Decoder(tensors, nets)
     for name, value in pending.items():
         setattr(estimator, name, with_nets.decode(value))
-    for index, net in enumerate(nets):
-        n_in = net.get_params_for("module").get("n_in")
-        if n_in != getattr(estimator, "n_features_in_", None):
-            raise _corrupt(f"network {index} takes {n_in} inputs, not n_features_in_")
+    _check_fitted_state(estimator)
+
+
+def _check_fitted_state(estimator):
+    """The decoded attributes make one consistent model (the schema checked their types)."""
+    from ._base import _split_sizes
+
+    n_in, n_out = estimator.n_features_in_, estimator.n_outputs_
+    if n_in < 1 or n_out < 1:
+        raise _corrupt(f"n_features_in_={n_in} and n_outputs_={n_out} must be positive")
+    for name, size in (("input", n_in), ("target", n_out)):
+        mean, scale = getattr(estimator, f"{name}_mean_"), getattr(estimator, f"{name}_scale_")
+        for array in (mean, scale):
+            if array.dtype.kind != "f" or array.shape != (size,) or not np.isfinite(array).all():
+                raise _corrupt(f"{name}_mean_ and {name}_scale_ must hold {size} finite floats")
+        if not (scale > 0).all():
+            raise _corrupt(f"{name}_scale_ must be positive")
+    for name, size in (("feature_names_in_", n_in), ("target_names_in_", n_out)):
+        if hasattr(estimator, name) and np.shape(getattr(estimator, name)) != (size,):
+            raise _corrupt(f"{name} must hold {size} names")
+    if estimator._target_is_1d and n_out != 1:
+        raise _corrupt("a model of a 1-d target must have one output")
+    nets = estimator.nets_
+    members = getattr(estimator, "ensemble_", [nets])
+    if len(members[0]) != len(nets) or any(a is not b for a, b in zip(members[0], nets)):
+        raise _corrupt("ensemble_[0] must be nets_")
+    if hasattr(estimator, "net_") and (not nets or estimator.net_ is not nets[0]):
+        raise _corrupt("net_ must be nets_[0]")
+    sizes = _split_sizes(n_out, estimator.n_target_splits)
+    for member in members:
+        if [net.get_params_for("module")["n_out"] for net in member] != sizes:
+            raise _corrupt(f"the networks of each member must predict {sizes} targets")

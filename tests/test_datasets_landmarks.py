@@ -148,3 +148,20 @@ def test_landmarks_of_the_shared_microarray_data(shared_data_dir):
     assert X.shape == (57, 934) and Y.shape[0] == 57
     assert not set(X.columns) & set(Y.columns)
     assert by_symbol.n_unannotated + by_symbol.n_collapsed + X.shape[1] + Y.shape[1] == 22283
+
+
+@pytest.mark.parametrize(
+    ("dtypes", "expected"),
+    [
+        ({"n": "int64", "b": "float64", "c": "float64"}, np.float64),
+        ({"n": "int64", "b": "float32", "c": "float32"}, np.float64),
+        ({"n": "float32", "b": "float64", "c": "float32"}, np.float64),
+        ({"n": "bool", "b": "float32", "c": "float32"}, np.float32),
+    ],
+)
+def test_mean_of_duplicates_never_rounds_to_the_first_column_dtype(dtypes, expected):
+    values = {"n": [2, 3], "b": [2.5, 3.25], "c": [0.25, 0.5]}
+    data = pd.DataFrame(values).astype(dtypes)
+    _, Y = split_landmarks(data, landmarks=["N"], gene_ids=["N", "B", "B"])
+    assert Y.dtypes.iloc[0] == expected
+    assert Y["B"].tolist() == [1.375, 1.875]

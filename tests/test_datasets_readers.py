@@ -391,3 +391,90 @@ def test_writers_reject_bad_input(tmp_path, data):
         write_gct(data.to_numpy(), tmp_path / "x.gct")
     with pytest.raises(ValueError, match=r"gene_meta lacks 1 id"):
         write_gctx(data, tmp_path / "x.gctx", gene_meta=pd.DataFrame(index=GENES[:3]))
+
+
+# -- one error type per failure ------------------------------------------------
+_GCT = "#1.2\n2\t2\nName\tDescription\ts1\ts2\ng1\tna\t1.0\t2.0\ng2\tna\t3.0\t4.0\n"
+_CSV = ",TP53,EGFR\ns1,1.0,2.0\ns2,3.0,4.0\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("latin1.csv", b",TP53,EGFR\ns1,1.0,\xe92.0\n", r"latin1\.csv' is not a readable table"),
+        ("latin1.gct", _GCT.replace("s2", "s\xe9").encode("latin-1"), "not a readable GCT"),
+        ("empty.csv", b"", r"empty\.csv' is not a readable table file"),
+        ("header.csv", b",TP53,EGFR\n", r"header\.csv' has a header but no data lines"),
+        ("two_lines.gct", b"#1.2\n2\t2\n", r"two_lines\.gct': a GCT file needs line 3"),
+        ("crc.csv.gz", gzip.compress(_CSV.encode())[:-8] + b"\0" * 8, r"crc\.csv\.gz.*BadGzip"),
+        ("cut.csv.gz", gzip.compress(_CSV.encode())[:20], r"cut\.csv\.gz.*EOFError"),
+        ("short.gct", _GCT.replace("\t2.0\n", "\n"), r"short\.gct': line 4 has 3 .*fields"),
+        ("negative.gct", _GCT.replace("2\t2\n", "-2\t2\n", 1), "negative sizes"),
+    ],
+)
+def test_malformed_text_files_raise_value_errors_naming_the_file(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=match):
+        read_expression(path)
+
+
+def test_gzip_is_recognised_by_content_not_by_name(tmp_path):
+    for name, text in (("packed.gct", _GCT), ("packed.csv", _CSV)):
+        (tmp_path / name).write_bytes(gzip.compress(text.encode()))
+        (tmp_path / ("plain" + name)).write_text(text)
+        _assert_same_data(
+            read_expression(tmp_path / name), read_expression(tmp_path / ("plain" + name))
+        )
+
+
+def test_cmap_null_is_nan_in_every_format(tmp_path, data):
+    data = data.copy()
+    data.iloc[0, 1] = -666.0
+    write_gctx(data, tmp_path / "n.gctx")
+    write_gct(data, tmp_path / "n.gct")
+    (tmp_path / "n.gct").write_text((tmp_path / "n.gct").read_text().replace("-666\t", "-666.0\t"))
+    data.to_csv(tmp_path / "n.csv", float_format="%.1f")
+    for path in ("n.gctx", "n.gct", "n.csv"):
+        read = read_expression(tmp_path / path)
+        assert np.isnan(read.iloc[0, 1]) and read.isna().sum().sum() == data.isna().sum().sum() + 1
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("index", "s\n1"), ("columns", "g\t1"), ("gene_meta", "a\tb"), ("sample_meta", "x\ry")],
+)
+def test_write_gct_refuses_text_it_cannot_store(
+    tmp_path, data, gene_meta, sample_meta, where, value
+):
+    data = data.copy()
+    if where == "index":
+        data.index = [value, *data.index[1:]]
+        gene_meta = sample_meta = None
+    elif where == "columns":
+        data.columns = [value, *data.columns[1:]]
+        gene_meta = sample_meta = None
+    else:
+        meta = (gene_meta if where == "gene_meta" else sample_meta).copy()
+        meta.iloc[0, 0] = value
+        gene_meta, sample_meta = (meta, sample_meta) if where == "gene_meta" else (gene_meta, meta)
+    with pytest.raises(ValueError, match="with a tab or line break"):
+        write_gct(data, tmp_path / "x.gct", gene_meta=gene_meta, sample_meta=sample_meta)
+
+
+def test_malformed_gctx_structure_raises_value_errors(tmp_path, data, gene_meta):
+    path = tmp_path / "x.gctx"
+    cases = [
+        (lambda f: f.__setitem__("/0/META/ROW/extra", np.arange(2)), "one value per id"),
+        (lambda f: f.create_group("/0/META/COL/nested"), "must be a 1-D dataset"),
+        (
+            lambda f: (f.__delitem__("/0/META/COL/id"), f.create_group("/0/META/COL/id")),
+            "no '/0/META/COL/id' dataset",
+        ),
+    ]
+    for edit, match in cases:
+        write_gctx(data, path, gene_meta=gene_meta)
+        with h5py.File(path, "a") as handle:
+            edit(handle)
+        with pytest.raises(ValueError, match=match):
+            read_gctx(path, return_meta=True)

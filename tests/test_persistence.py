@@ -118,6 +118,23 @@ def test_loaded_estimator_predicts_identically(name, data, tmp_path):
     assert len(loaded.ensemble_) == len(model.ensemble_) and loaded.net_ is loaded.nets_[0]
 
 
+def test_shortcut_buffers_have_the_layout_a_loaded_model_has(tmp_path):
+    # Matmul kernels (and so the last bits of predictions) depend on the memory
+    # layout of their operands: a module must hold its tensors as a loaded one does.
+    X, Y = make_expression(n_samples=60, n_landmarks=40, n_targets=8, random_state=0)
+    model = tiny_mlp(linear_shortcut=True).fit(X, Y)
+    loaded = load(model.save(tmp_path / "model.dgex"))
+    for original, restored in zip(model.nets_, loaded.nets_, strict=True):
+        layouts = {
+            k: (v.stride(), v.is_contiguous()) for k, v in original.module_.state_dict().items()
+        }
+        assert "input_basis" in layouts
+        assert layouts == {
+            k: (v.stride(), v.is_contiguous()) for k, v in restored.module_.state_dict().items()
+        }
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 def test_loaded_estimator_continues_training(data, tmp_path):
     X, Y = data
     model = tiny_dgex(warm_start=True, lr_schedule="dgex").fit(X, Y)
@@ -267,6 +284,94 @@ def test_mismatched_or_invalid_configuration_is_refused(saved, tmp_path, edit, m
     path = _rewrite(saved, tmp_path / "edited.dgex", config=edit)
     with pytest.raises(ValueError, match=message):
         load(path)
+
+
+def _nested(depth):
+    value = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _set_attribute(name, value):
+    def edit(config):
+        config["attributes"][name] = value
+        return config
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("unknown_key", 1), r"config has unknown key\(s\) \['unknown_key'\]"),
+        (_set("written_by", "me"), r"config\['written_by'\] must be an object"),
+        (_set("nets", {"0": 1}), r"config\['nets'\] must be a list"),
+        (_set_attribute("input_mean_", "zero"), r"\['input_mean_'\] must be an object"),
+        (_set_attribute("n_outputs_", True), r"\['n_outputs_'\] must be an integer"),
+        (
+            _set_attribute("n_outputs_", 7),
+            r"target_mean_ and target_scale_ must hold 7 finite floats",
+        ),
+        (_set_attribute("evil_", 1), r"unknown key\(s\) \['evil_'\]"),
+        (_set_attribute("n_features_in_", 10**9), r"network 0 maps 6 inputs"),
+        (_set_param("width", 10**9), r"module arguments do not match the parameters"),
+        (_set_attribute("history_", _nested(40)), r"nests deeper than 32 levels"),
+        (
+            _set_attribute(
+                "_settings",
+                {"__dataclass__": "sklearn_dgex._small_data.Settings", "fields": {"__dict__": {}}},
+            ),
+            r"Settings' has the fields",
+        ),
+        (
+            _set_attribute("_settings", {"__dataclass__": "sklearn_dgex.x.Y", "fields": {}}),
+            r"\['__dataclass__'\] must be one of",
+        ),
+    ],
+)
+def test_crafted_configurations_are_refused_by_the_schema(saved, tmp_path, edit, message):
+    path = _rewrite(saved, tmp_path / "edited.dgex", config=edit)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+
+
+def test_a_huge_architecture_is_refused_before_it_is_built(saved, tmp_path, monkeypatch):
+    # Parameters and module arguments that agree on a network far larger than
+    # the file's tensors: refused from the shapes alone.
+    def edit(config):
+        config["params"]["width"] = 100_000
+        for net in config["nets"]:
+            net["module_kwargs"]["__dict__"]["width"] = 100_000
+        return config
+
+    path = _rewrite(saved, tmp_path / "huge.dgex", config=edit)
+    with pytest.raises(ValueError, match=r"has shape .* the architecture needs"):
+        load(path)
+
+
+def test_missing_files_directories_and_broken_zips(saved, tmp_path):
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        load(tmp_path / "missing.dgex")
+    with pytest.raises(ValueError, match="not a sklearn-dgex model file \\(not a file\\)"):
+        load(tmp_path)
+    data = saved.read_bytes()
+    for name, content in [("cut", data[: len(data) // 2]), ("tail", data[:-30])]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="model file"):
+            load(tmp_path / name)
+    deep = tmp_path / "deep.dgex"
+    with zipfile.ZipFile(deep, "w") as archive:
+        archive.writestr("config.json", "[" * 100_000 + "]" * 100_000)
+        archive.writestr("tensors.safetensors", b"")
+    with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
+        load(deep)
+    compressed = tmp_path / "deflated.dgex"
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(compressed, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ValueError, match="is compressed or encrypted"):
+        load(compressed)
 
 
 def test_tensors_of_the_wrong_shape_are_refused(saved, tmp_path):

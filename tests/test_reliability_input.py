@@ -1,6 +1,7 @@
 """Bad input: every case gets a clear error naming the argument, and leaves nothing half-done."""
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,8 +10,9 @@ import scipy.sparse
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.model_selection import GridSearchCV
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
 from sklearn_dgex import _skorch_glue as glue
 from sklearn_dgex._callbacks import MaskedLoss
 from sklearn_dgex.datasets import make_expression
@@ -159,6 +161,46 @@ def test_masked_loss_is_the_mean_over_observed_targets(shape, seed, base):
 
 
 # ----------------------------------------------------------------------------
+# Scale: small magnitudes are data, constant columns are not
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_small_float32_inputs_train_like_the_same_data_at_scale_one(data, shortcut):
+    X, Y = data
+    X = X.astype(np.float32)
+    reference = tiny_mlp(linear_shortcut=shortcut).fit(X, Y)
+    small = tiny_mlp(linear_shortcut=shortcut).fit(X * np.float32(1e-5), Y)
+    np.testing.assert_allclose(small.input_scale_, reference.input_scale_ * 1e-5, rtol=1e-4)
+    expected = reference.predict(X)
+    np.testing.assert_allclose(
+        small.predict(X * np.float32(1e-5)), expected, atol=1e-3 * np.ptp(expected)
+    )
+
+
+def test_small_float32_targets_are_predicted_at_their_own_scale(data):
+    X, Y = data
+    Y = Y.astype(np.float32)
+    reference = tiny_mlp().fit(X, Y)
+    small = tiny_mlp().fit(X, Y * np.float32(1e-5))
+    np.testing.assert_allclose(small.target_scale_, reference.target_scale_ * 1e-5, rtol=1e-4)
+    expected = reference.predict(X)
+    np.testing.assert_allclose(small.predict(X) * 1e5, expected, atol=1e-3 * np.ptp(expected))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_columns_keep_scale_one(data, dtype):
+    X, Y = data
+    X = X.astype(dtype)
+    X[:, 0] = 0.0
+    X[:, 1] = dtype(1e-5)
+    # A constant stored with rounding noise: neighbouring float values of 1000.
+    X[:, 2] = np.where(np.arange(len(X)) % 2, np.nextafter(dtype(1000), dtype(2000)), 1000)
+    model = tiny_mlp().fit(X, Y)
+    np.testing.assert_array_equal(model.input_scale_[:3], 1.0)
+    assert np.all(model.input_scale_[3:] != 1.0)
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+# ----------------------------------------------------------------------------
 # Shapes: empty, one sample, mismatched rows, features at predict
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("make", TINY)
@@ -166,6 +208,15 @@ def test_empty_arrays(make, data):
     X, Y = data
     assert re.search(r"Found array with 0 sample\(s\)", str(fit_error(make(), X[:0], Y[:0]).value))
     assert re.search(r"Found array with 0 feature\(s\)", str(fit_error(make(), X[:, :0], Y).value))
+
+
+def test_targets_without_columns_and_repeated_column_names(data):
+    X, Y = data
+    with pytest.raises(ValueError, match=r"y has no target columns \(shape \(40, 0\)\)"):
+        tiny_mlp().fit(X, Y[:, :0])
+    frame = pd.DataFrame(X, columns=["a", "a", "b", "c", "d", "e"])
+    with pytest.raises(ValueError, match=r"X has repeated column names 'a'"):
+        tiny_mlp().fit(frame, Y)
 
 
 @pytest.mark.parametrize("make", TINY)
@@ -302,6 +353,34 @@ def test_invalid_hyperparameters_name_the_argument(make, params, message, data):
     X, Y = data
     with pytest.raises(ValueError, match=message):
         make(**params).fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(batch_size=np.int64(16)),
+        dict(max_epochs=np.int32(2), n_iter_no_change=np.int64(3), early_stopping=np.True_),
+        dict(hidden_layer_sizes=np.array([8, 4])),
+        dict(random_state=np.int64(3), lr=np.float32(1e-3)),
+    ],
+)
+def test_numpy_scalars_and_arrays_work_like_python_values(params, data, tmp_path):
+    X, Y = data
+    model = tiny_mlp(**params).fit(X, Y)
+    python = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in params.items()}
+    np.testing.assert_array_equal(model.predict(X), tiny_mlp(**python).fit(X, Y).predict(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is dropped when saving
+        loaded = load(model.save(tmp_path / "model.dgex"))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert {k: loaded.get_params()[k] for k in params} == python
+
+
+def test_grid_search_over_numpy_arrays_of_values(data):
+    X, Y = data
+    grid = {"batch_size": np.array([8, 16]), "max_epochs": np.arange(1, 3)}
+    search = GridSearchCV(tiny_mlp(), grid, cv=2, error_score="raise").fit(X, Y)
+    assert search.best_params_["batch_size"] in (8, 16)
 
 
 # ----------------------------------------------------------------------------

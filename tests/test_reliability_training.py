@@ -1,5 +1,6 @@
 """Training faults, checkpoints and resumption, pickling across devices, determinism."""
 
+import copy
 import hashlib
 import io
 import json
@@ -15,8 +16,9 @@ import pytest
 import torch
 from skorch.exceptions import DeviceWarning
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
 from sklearn_dgex import _skorch_glue as glue
+from sklearn_dgex._callbacks import MaskedLoss
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.nn import memory
 
@@ -134,6 +136,28 @@ def test_non_finite_weights_after_a_finite_loss_are_caught(data, on_batch):
     on_batch(lambda net, epoch, batch: poison_weights(net) if (epoch, batch) == (2, 3) else None)
     with pytest.raises(FloatingPointError, match="epoch 2: the weights hold NaN or infinite"):
         tiny_dgex().fit(X, Y)
+
+
+def test_a_huge_finite_loss_is_a_divergence(data, on_batch):
+    X, Y = data
+
+    def blow_up(net, epoch, batch):
+        if (epoch, batch) == (2, 3):  # after epoch 2's last step: epoch 3 sees huge outputs
+            with torch.no_grad():
+                for parameter in net.module_.parameters():
+                    parameter.mul_(1e4)
+
+    on_batch(blow_up)
+    with pytest.raises(FloatingPointError, match=r"epoch 3: the training loss is .*e\+\d+, more "):
+        tiny_mlp(hidden_layer_sizes=(8, 8), lr=1e-12).fit(X, Y)
+
+
+def test_batch_norm_with_batches_of_one_row_is_a_clear_error(data):
+    X, Y = data
+    with pytest.raises(ValueError, match=r"batch_norm=True needs training batches of at least 2"):
+        tiny_mlp(batch_norm=True, batch_size=1).fit(X, Y)
+    with pytest.raises(ValueError, match=r"and 1 training row\(s\)"):
+        tiny_mlp(batch_norm=True, validation_fraction=0.5).fit(X[:2], Y[:2])
 
 
 # ----------------------------------------------------------------------------
@@ -368,6 +392,135 @@ def test_checkpoint_of_another_fit_is_refused(tmp_path):
         tiny_mlp(max_epochs=2, checkpoint_dir=tmp_path).fit(X[:30], Y[:30])
     # Verbosity and checkpoint frequency may change.
     tiny_mlp(max_epochs=2, checkpoint_dir=tmp_path, checkpoint_every=5, verbose=0).fit(X, Y)
+
+
+def test_numpy_valued_parameters_identify_the_fit_by_value(tmp_path):
+    X, Y = DATA
+    short = tiny_mlp(max_epochs=np.int64(2), checkpoint_dir=tmp_path / "a").fit(X, Y)
+    with pytest.raises(ValueError, match=r"different fit \(max_epochs=2, now 5\)"):
+        tiny_mlp(max_epochs=np.int64(5), checkpoint_dir=tmp_path / "a").fit(X, Y)
+    # The same values as Python numbers are the same fit: it is resumed (already finished).
+    again = tiny_mlp(max_epochs=2, checkpoint_dir=tmp_path / "a").fit(X, Y)
+    assert_same_weights(weights(again), weights(short))
+    tiny_mlp(hidden_layer_sizes=np.array([8]), checkpoint_dir=tmp_path / "b").fit(X, Y)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\[8\], now \[8, 4\]"):
+        tiny_mlp(hidden_layer_sizes=np.array([8, 4]), checkpoint_dir=tmp_path / "b").fit(X, Y)
+
+
+def test_numpy_float_learning_rate_resumes(tmp_path, on_batch):
+    params = dict(lr=np.float32(1e-3), max_epochs=6, tol=np.float64(0.0), early_stopping=True)
+    reference = tiny_mlp(**params).fit(*DATA)
+    resumed, _, _ = _crash_then_resume(tiny_mlp, params, tmp_path / "c", on_batch, crash_epoch=4)
+    assert_same_weights(weights(resumed), weights(reference))
+    # The same learning rate as a Python float trains the same network.
+    assert_same_weights(
+        weights(tiny_mlp(**{**params, "lr": float(params["lr"])}).fit(*DATA)), weights(reference)
+    )
+
+
+def test_random_state_generators_identify_the_fit_by_their_state(tmp_path):
+    X, Y = DATA
+    first = tiny_mlp(random_state=np.random.RandomState(7), checkpoint_dir=tmp_path).fit(X, Y)
+    again = tiny_mlp(random_state=np.random.RandomState(7), checkpoint_dir=tmp_path).fit(X, Y)
+    assert_same_weights(weights(again), weights(first))
+    with pytest.raises(ValueError, match=r"different fit \(random_state="):
+        tiny_mlp(random_state=np.random.RandomState(8), checkpoint_dir=tmp_path).fit(X, Y)
+
+
+def test_a_file_as_checkpoint_dir_is_a_clear_error(tmp_path):
+    X, Y = DATA
+    (tmp_path / "file").write_text("not a directory")
+    for directory in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(ValueError, match=r"checkpoint_dir=.*file"):
+            tiny_mlp(checkpoint_dir=directory).fit(X, Y)
+
+
+# ----------------------------------------------------------------------------
+# Warm start: new optimizer settings apply, other networks are refused
+# ----------------------------------------------------------------------------
+def test_warm_start_trains_with_the_new_optimizer_settings():
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=2, warm_start=True).fit(X, Y)
+    model.set_params(lr=0.05, weight_decay=0.01, loss="mae", batch_size=8, max_epochs=3)
+    model.fit(X, Y)
+    net = model.net_
+    assert [row["lr"] for row in model.history_] == [1e-3] * 2 + [0.05] * 3
+    group = net.optimizer_.param_groups[0]
+    assert (group["lr"], group["weight_decay"]) == (0.05, 0.01)
+    assert isinstance(net.criterion_, torch.nn.L1Loss) and net.batch_size == 8
+    model.set_params(optimizer="sgd", momentum=0.5, lr=0.01, max_epochs=1).fit(X, Y)
+    assert isinstance(model.net_.optimizer_, torch.optim.SGD)
+    assert model.net_.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert model.history_[-1]["lr"] == 0.01 and len(model.history_) == 6
+
+
+def test_warm_start_with_a_new_learning_rate_matches_a_fresh_optimizer_step():
+    # The schedule restarts from the new learning rate at the epoch reached.
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=2, warm_start=True, lr_schedule="cosine").fit(X, Y)
+    model.set_params(lr=0.01, max_epochs=4).fit(X, Y)
+    lrs = [row["lr"] for row in model.history_[2:]]
+    assert lrs[0] == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 2 / 4)))
+    assert lrs == sorted(lrs, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("make", "params", "name"),
+    [
+        (tiny_mlp, dict(hidden_layer_sizes=(16,)), "hidden_layer_sizes"),
+        (tiny_mlp, dict(hidden_layer_sizes=np.array([8, 4])), "hidden_layer_sizes"),
+        (tiny_mlp, dict(dropout=0.2), "dropout"),
+        (tiny_mlp, dict(activation="tanh"), "activation"),
+        (tiny_mlp, dict(batch_norm=True), "batch_norm"),
+        (tiny_mlp, dict(n_target_splits=2), "n_target_splits"),
+        (tiny_mlp, dict(linear_shortcut=True), "linear_shortcut"),
+        (tiny_dgex, dict(width=12), "width"),
+        (tiny_dgex, dict(towers=3), "towers"),
+        (tiny_dgex, dict(arch="dense"), "arch"),
+        (tiny_dgex, dict(width=None, param_budget=500), "param_budget"),
+    ],
+)
+def test_warm_start_refuses_parameters_of_other_networks(make, params, name, tmp_path):
+    X, Y = DATA
+    model = make(max_epochs=1, warm_start=True).fit(X, Y)
+    before = model.predict(X)
+    width = getattr(model, "width_", None)
+    with pytest.raises(ValueError, match=rf"warm_start=True .* but {name}="):
+        model.set_params(**params).fit(X, Y)
+    assert getattr(model, "width_", None) == width
+    np.testing.assert_array_equal(model.predict(X), before)
+    model.set_params(warm_start=False).fit(X, Y)  # a new fit takes the new parameters
+    np.testing.assert_array_equal(
+        load(model.save(tmp_path / "m.dgex")).predict(X), model.predict(X)
+    )
+
+
+def test_warm_start_may_switch_missing_targets_on_and_off():
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=1, warm_start=True).fit(X, Y)
+    Y_missing = Y.copy()
+    Y_missing[::4, 1] = np.nan
+    model.set_params(allow_nan_targets=True).fit(X, Y_missing)
+    assert isinstance(model.net_.criterion_, MaskedLoss)
+    assert all(np.isfinite(row["train_loss"]) for row in model.history_)
+    model.set_params(allow_nan_targets=False).fit(X, Y)
+    assert not isinstance(model.net_.criterion_, MaskedLoss) and len(model.history_) == 3
+
+
+def test_a_failed_warm_start_puts_back_the_previous_optimizer(on_batch):
+    X, Y = DATA
+    model = tiny_mlp(max_epochs=2, warm_start=True).fit(X, Y)
+    optimizer, state = model.net_.optimizer_, copy.deepcopy(model.net_.optimizer_.state_dict())
+
+    def fail(net, epoch, batch):
+        raise RuntimeError("injected")
+
+    on_batch(fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        model.set_params(optimizer="sgd", lr=0.1, loss="huber").fit(X, Y)
+    assert model.net_.optimizer_ is optimizer and model.net_.lr == 1e-3
+    assert not isinstance(model.net_.criterion_, torch.nn.HuberLoss)
+    assert_same_weights(optimizer.state_dict()["state"][0], state["state"][0])
 
 
 def test_checkpoint_dir_and_a_warm_start_continuation_are_exclusive(tmp_path):

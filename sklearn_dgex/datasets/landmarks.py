@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["LandmarkMatch", "MissingLandmarksWarning", "load_l1000_landmarks", "split_landmarks"]
@@ -294,4 +295,16 @@ def _one_column_per_gene(data, keys, duplicates):
     codes, uniques = pd.factorize(keys)
     means = data.T.groupby(codes, sort=True).mean().T
     means.columns = pd.Index(uniques.astype(str))
-    return means.astype(data.dtypes.iloc[0], copy=False), n_collapsed
+    return means.astype(_mean_dtype(data.dtypes), copy=False), n_collapsed
+
+
+def _mean_dtype(dtypes):
+    """One floating dtype that holds the means of all columns without rounding them.
+
+    float32 data stays float32; integers, mixed or non-numpy dtypes give float64.
+    """
+    numpy_dtypes = [dtype for dtype in dtypes if isinstance(dtype, np.dtype)]
+    if len(numpy_dtypes) != len(dtypes) or not all(d.kind in "biuf" for d in numpy_dtypes):
+        return np.float64
+    common = np.result_type(np.float32, *numpy_dtypes)
+    return common if common.kind == "f" and common.itemsize >= 4 else np.float64

@@ -26,7 +26,10 @@ File formats (``format=`` names of :func:`read_expression`):
     Parquet tables, AnnData files (optional dependency) and numpy archives.
 """
 
+import contextlib
+import gzip
 import os
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +68,19 @@ _GENES_IN = ("columns", "rows")
 # CMap's null value in metadata ("-666"), and the usual text spellings of NaN.
 _META_NULLS = ("-666", "-666.0", "na", "NA", "NaN", "nan", "")
 _DATA_NULLS = ["na", "NA", "NaN", "nan", "", "-666"]
+
+# CMap's null value in the data of every text and GCTX file.
+_NULL_VALUE = -666
+# What a malformed text file makes the parsers raise (reported as ValueError naming the file).
+_MALFORMED_TEXT = (
+    UnicodeDecodeError,
+    pd.errors.EmptyDataError,
+    pd.errors.ParserError,
+    EOFError,
+    gzip.BadGzipFile,
+    zlib.error,
+)
+_GZIP_MAGIC = b"\x1f\x8b"
 
 _GCTX_MATRIX = "/0/DATA/0/matrix"
 _GCTX_ROW_META = "/0/META/ROW"
@@ -130,8 +146,11 @@ def read_expression(path, format=None, **kwargs):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the format is unknown, the file is not in that format, gene ids
-        repeat or values are not numeric.
+        If the format is unknown, or the file is not a valid file of that
+        format (undecodable text, damaged compression, missing or
+        inconsistent parts, lines of the wrong length), gene ids repeat or
+        values are not numeric; the message names the file. Gzip
+        compression is recognised by the file's content, whatever its name.
 
     See Also
     --------
@@ -193,7 +212,8 @@ def read_gctx(path, *, genes=None, samples=None, dtype=np.float32, return_meta=F
     genes x samples and stores its matrix transposed (samples along the
     first HDF5 axis), which is the samples x genes layout returned here; the
     matrix's shape is checked against both id lists, so a file written the
-    other way round fails loudly instead of being read transposed.
+    other way round fails loudly instead of being read transposed. CMap's
+    null value ``-666`` in the matrix is read as NaN, as in GCT and CSV files.
 
     Parameters
     ----------
@@ -240,12 +260,12 @@ def read_gctx(path, *, genes=None, samples=None, dtype=np.float32, return_meta=F
         handle = h5py.File(path, "r")
     except OSError as error:
         raise ValueError(f"{path!r} is not a GCTX file (not readable as HDF5): {error}") from None
-    with handle:
+    with handle, _malformed_hdf5(path, h5py):
         for node in (_GCTX_MATRIX, f"{_GCTX_ROW_META}/id", f"{_GCTX_COL_META}/id"):
-            if node not in handle:
+            if not isinstance(handle.get(node), h5py.Dataset):
                 raise ValueError(f"{path!r} is not a GCTX file: it has no {node!r} dataset.")
-        gene_meta = _read_gctx_meta(handle[_GCTX_ROW_META])
-        sample_meta = _read_gctx_meta(handle[_GCTX_COL_META])
+        gene_meta = _read_gctx_meta(handle[_GCTX_ROW_META], h5py, path)
+        sample_meta = _read_gctx_meta(handle[_GCTX_COL_META], h5py, path)
         _check_unique_genes(gene_meta.index, path)
         matrix = handle[_GCTX_MATRIX]
         expected = (len(sample_meta), len(gene_meta))
@@ -254,9 +274,11 @@ def read_gctx(path, *, genes=None, samples=None, dtype=np.float32, return_meta=F
                 f"{path!r}: the matrix has shape {matrix.shape} but GCTX stores it as "
                 f"(n_columns, n_rows) = (samples, genes) = {expected} from its id lists."
             )
+        if matrix.dtype.kind not in "biuf":
+            raise ValueError(f"{path!r}: the matrix holds {matrix.dtype}, not numbers.")
         gene_idx = _select_ids(gene_meta.index, genes, "genes", path)
         sample_idx = _select_ids(sample_meta.index, samples, "samples", path)
-        values = _read_matrix(matrix, sample_idx, gene_idx)
+        values = _with_nulls_as_nan(_read_matrix(matrix, sample_idx, gene_idx))
         info = {key: _decode(value) for key, value in handle.attrs.items()}
     gene_meta, sample_meta = gene_meta.iloc[gene_idx], sample_meta.iloc[sample_idx]
     data = pd.DataFrame(values, index=sample_meta.index, columns=gene_meta.index)
@@ -266,11 +288,30 @@ def read_gctx(path, *, genes=None, samples=None, dtype=np.float32, return_meta=F
     return data
 
 
-def _read_gctx_meta(group):
+@contextlib.contextmanager
+def _malformed_hdf5(path, h5py):
+    """Report what a damaged HDF5 file makes h5py raise as a ValueError naming the file."""
+    try:
+        yield
+    except (OSError, KeyError, TypeError, UnicodeDecodeError, RuntimeError) as error:
+        raise ValueError(f"{path!r} is not a readable GCTX file: {error}") from error
+
+
+def _read_gctx_meta(group, h5py, path):
+    if not isinstance(group, h5py.Group):
+        raise ValueError(f"{path!r}: {group.name!r} must be a group of annotation datasets.")
     fields = {}
     for name in group:
-        values = group[name][()]
-        fields[name] = _decode_array(values)
+        node = group[name]
+        if not isinstance(node, h5py.Dataset) or node.ndim != 1:
+            raise ValueError(f"{path!r}: {node.name!r} must be a 1-D dataset of one value per id.")
+        fields[name] = _decode_array(node[()])
+    lengths = {name: len(values) for name, values in fields.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            f"{path!r}: the datasets of {group.name!r} must hold one value per id "
+            f"({lengths['id']}), got lengths {lengths}."
+        )
     ids = pd.Index(np.asarray(fields.pop("id")).astype(str))
     meta = pd.DataFrame({name: _meta_column(values) for name, values in fields.items()})
     meta.index = ids
@@ -409,24 +450,31 @@ def read_gct(path, *, dtype=np.float32, return_meta=False):
     [[1.0, 3.0], [2.0, 4.0]]
     """
     path = _existing_file(path)
-    version, sizes, header_lines = _read_gct_header(path)
-    n_genes, n_samples = sizes[:2]
-    n_gene_fields, n_sample_fields = (sizes[2], sizes[3]) if version == "1.3" else (1, 0)
-    n_id_columns = 1 + n_gene_fields
-    try:
-        table = pd.read_csv(
-            path,
-            sep="\t",
-            skiprows=header_lines,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-        )
-    except pd.errors.ParserError as error:
-        raise ValueError(
-            f"{path!r}: lines of unequal length, not a valid GCT file: {error}"
-        ) from None
+    with _malformed_text(path, "GCT"):
+        version, sizes, header_lines = _read_gct_header(path)
+        n_genes, n_samples = sizes[:2]
+        n_gene_fields, n_sample_fields = (sizes[2], sizes[3]) if version == "1.3" else (1, 0)
+        if min(sizes) < 0:
+            raise ValueError(f"{path!r}: line 2 declares negative sizes {sizes}.")
+        n_id_columns = 1 + n_gene_fields
+        try:
+            table = pd.read_csv(
+                path,
+                sep="\t",
+                skiprows=header_lines,
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                compression=_compression(path),
+            )
+        except pd.errors.ParserError as error:
+            raise ValueError(
+                f"{path!r}: lines of unequal length, not a valid GCT file: {error}"
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path!r}: a GCT file needs line 3 (ids) and data lines.") from None
+        _check_gct_lines(path, header_lines, table.shape[1])
     header = table.iloc[0]
     if table.shape[1] != n_id_columns + n_samples:
         raise ValueError(
@@ -473,10 +521,49 @@ def _gct_values(block, gene_ids, sample_ids, path):
     text[np.isin(text, _DATA_NULLS)] = "nan"
     try:
         # One conversion for the whole block: a GCT can hold 100,000 samples.
-        return text.astype(np.float64)
+        values = text.astype(np.float64)
     except ValueError:
         table = pd.DataFrame(text, index=gene_ids, columns=sample_ids)
-        return _numeric(table, path).to_numpy(dtype=np.float64)
+        values = _numeric(table, path).to_numpy(dtype=np.float64)
+    return _with_nulls_as_nan(values)
+
+
+def _check_gct_lines(path, header_lines, n_fields):
+    """Every line after the header has ``n_fields`` fields: a short line is no row of NaN."""
+    with _text_opener(path)(path, "rt", encoding="utf-8", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            n_line_fields = line.rstrip("\r\n").count("\t") + 1
+            if number > header_lines and line.strip("\r\n") and n_line_fields != n_fields:
+                raise ValueError(
+                    f"{path!r}: line {number} has {n_line_fields} tab-separated fields, line 3 "
+                    f"has {n_fields}; every line of a GCT file has one field per column."
+                )
+
+
+def _with_nulls_as_nan(values):
+    """CMap's null value ``-666`` (however written) as NaN, in every text and GCTX file."""
+    if values.dtype.kind == "f":
+        values[values == _NULL_VALUE] = np.nan
+    elif (values == _NULL_VALUE).any():
+        values = np.where(values == _NULL_VALUE, np.nan, values)
+    return values
+
+
+@contextlib.contextmanager
+def _malformed_text(path, format_name):
+    """Report what a malformed text file makes the parsers raise as a ValueError naming it."""
+    try:
+        yield
+    except _MALFORMED_TEXT as error:
+        raise ValueError(
+            f"{path!r} is not a readable {format_name} file ({type(error).__name__}: {error})."
+        ) from error
+
+
+def _compression(path):
+    """ "gzip" when the file starts with gzip's magic bytes, whatever its name; else None."""
+    with open(path, "rb") as handle:
+        return "gzip" if handle.read(2) == _GZIP_MAGIC else None
 
 
 def _read_gct_header(path):
@@ -503,11 +590,7 @@ def _read_gct_header(path):
 
 
 def _text_opener(path):
-    if os.fspath(path).endswith(".gz"):
-        import gzip
-
-        return gzip.open
-    return open
+    return gzip.open if _compression(path) == "gzip" else open
 
 
 def write_gct(data, path, *, gene_meta=None, sample_meta=None):
@@ -550,6 +633,12 @@ def write_gct(data, path, *, gene_meta=None, sample_meta=None):
     data = _as_expression_frame(data, "data")
     gene_meta = _aligned_meta(gene_meta, data.columns, "gene_meta")
     sample_meta = _aligned_meta(sample_meta, data.index, "sample_meta")
+    _check_gct_text(data.columns, "data.columns (gene ids)")
+    _check_gct_text(data.index, "data.index (sample ids)")
+    for meta, name in ((gene_meta, "gene_meta"), (sample_meta, "sample_meta")):
+        _check_gct_text(meta.columns, f"{name}.columns")
+        for column in meta.columns:
+            _check_gct_text(_meta_text(meta[column]), f"{name}[{column!r}]")
     n_gene_fields = gene_meta.shape[1]
     lines = [
         "#1.3",
@@ -569,6 +658,17 @@ def write_gct(data, path, *, gene_meta=None, sample_meta=None):
             axis=1,
         )
         body.to_csv(handle, sep="\t", header=False, float_format="%.9g", na_rep="NaN")
+
+
+def _check_gct_text(values, name):
+    """GCT separates fields by tabs and lines by newlines: text may hold neither."""
+    for value in values:
+        text = str(value)
+        if any(character in text for character in "\t\n\r"):
+            raise ValueError(
+                f"{name} holds {text!r}, with a tab or line break, which a GCT file cannot "
+                "store; replace them, or write GCTX."
+            )
 
 
 def _meta_text(column):
@@ -626,12 +726,31 @@ def read_table(
     path = _existing_file(path)
     if sep is None:
         sep = "," if ".csv" in os.path.basename(path).lower() else "\t"
-    # Read the header as data: pandas would silently rename repeated names
-    # ("TP53", "TP53.1"), hiding duplicate gene ids.
-    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
-    table = pd.read_csv(
-        path, sep=sep, header=None, skiprows=1, index_col=index_col, na_values=_DATA_NULLS
-    )
+    compression = _compression(path)
+    with _malformed_text(path, "table"):
+        # Read the header as data: pandas would silently rename repeated names
+        # ("TP53", "TP53.1"), hiding duplicate gene ids.
+        header = pd.read_csv(
+            path,
+            sep=sep,
+            header=None,
+            nrows=1,
+            dtype=str,
+            keep_default_na=False,
+            compression=compression,
+        )
+        try:
+            table = pd.read_csv(
+                path,
+                sep=sep,
+                header=None,
+                skiprows=1,
+                index_col=index_col,
+                na_values=_DATA_NULLS,
+                compression=compression,
+            )
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path!r} has a header but no data lines.") from None
     names = [name for i, name in enumerate(header.iloc[0]) if i != index_col]
     if len(names) != table.shape[1] or not names:
         raise ValueError(
@@ -640,7 +759,8 @@ def read_table(
         )
     table.columns = pd.Index(names)
     table.index.name = None
-    table = _oriented(_numeric(table, path), genes_in)
+    table = _numeric(table, path)
+    table = _oriented(table.where(table != _NULL_VALUE), genes_in)
     return _with_empty_meta(_validated(table, path, dtype), return_meta)
 
 

@@ -22,6 +22,7 @@ promote its output back to float32).
 import contextlib
 import dataclasses
 import os
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -171,7 +172,7 @@ def _check_choice(name, value, options):
 
 
 def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
 

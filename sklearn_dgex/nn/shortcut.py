@@ -171,7 +171,9 @@ class LinearShortcut(nn.Module):
             gains = _as_tensor(input_gains, (basis.shape[1],), "input_gains", **factory)
             if input_gains is None:
                 gains += 1.0
-            self.register_buffer("input_basis", basis.clone())
+            # Contiguous, as a saved and loaded module has it: the same layout gives
+            # the same matmul kernels, hence predictions equal bit for bit after load.
+            self.register_buffer("input_basis", basis.clone(memory_format=torch.contiguous_format))
             self.register_buffer("input_gains", gains)
 
     def _constant_inner_output(self, device, dtype):
@@ -233,7 +235,8 @@ class LinearShortcut(nn.Module):
 def _as_tensor(values, shape, name, device, dtype):
     if values is None:
         return torch.zeros(shape, device=device, dtype=dtype)
-    tensor = torch.as_tensor(values).to(device=device, dtype=dtype).clone()
+    tensor = torch.as_tensor(values).to(device=device, dtype=dtype)
+    tensor = tensor.clone(memory_format=torch.contiguous_format)
     if tuple(tensor.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}; got {tuple(tensor.shape)}.")
     return tensor
