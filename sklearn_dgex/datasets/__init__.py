@@ -21,8 +21,10 @@ _LAZY_ATTRIBUTES = {
     "read_parquet": ".readers",
     "read_h5ad": ".readers",
     "read_npz": ".readers",
+    "write_expression": ".readers",
     "write_gct": ".readers",
     "write_gctx": ".readers",
+    "write_h5ad": ".readers",
     "STUDY_SPLIT": ".splits",
     "train_val_test_split": ".splits",
 }
