@@ -265,6 +265,10 @@ n_neurons_ : int
 fit_time_ : float
     Seconds the last call of ``fit`` took.
 
+n_samples_fit_ : int
+    Number of samples given to the last call of ``fit`` (validation rows
+    split off it included).
+
 n_features_in_ : int
     Number of features seen during ``fit``.
 
@@ -481,6 +485,7 @@ default=None
         )
         if shortcut is not None or not warm:
             self.shortcut_alpha_ = None if shortcut is None else shortcut.alpha
+        self.n_samples_fit_ = len(X)
         self.fit_time_ = time.perf_counter() - started
         return self
 

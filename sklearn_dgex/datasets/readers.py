@@ -893,8 +893,9 @@ def write_h5ad(data, path, *, gene_meta=None, sample_meta=None):
     data = _as_expression_frame(data, "data")
     var = _aligned_meta(gene_meta, data.columns, "gene_meta").copy()
     obs = _aligned_meta(sample_meta, data.index, "sample_meta").copy()
-    var.index = pd.Index(data.columns.astype(str))
-    obs.index = pd.Index(data.index.astype(str))
+    # AnnData refuses index names that are not str (a CSV's index is named 0).
+    var.index = pd.Index(data.columns.astype(str)).rename(None)
+    obs.index = pd.Index(data.index.astype(str)).rename(None)
     adata = anndata.AnnData(X=data.to_numpy(dtype=np.float32), obs=obs, var=var)
     adata.write_h5ad(os.fspath(path))
 
