@@ -292,3 +292,27 @@ def test_python_dash_m_and_the_console_script_entry(model_path):
     import importlib
 
     assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_files_with_todays_symbols(model_path, files, profiles, tmp_path, capsys):
+    # The landmark list says AARS; today's HGNC symbol is AARS1.
+    assert "AARS" in profiles.columns
+    today = profiles.rename(columns={"AARS": "AARS1"})
+    test_today = tmp_path / "today.gctx"
+    write_expression(today.iloc[30:], test_today)
+    out = tmp_path / "pred.csv"
+    status, _, err = _run(["predict", model_path, test_today, "-o", out], capsys)
+    assert status == 0, err
+    landmarks = list(profiles.columns[N_TARGETS:])
+    expected = load(model_path).predict_frame(profiles.iloc[30:][landmarks])
+    np.testing.assert_allclose(read_expression(out).to_numpy(), expected.to_numpy(), rtol=1e-6)
+    # Training on today's symbols: the model keeps the listed ids; AARS1 is no target.
+    train_today = tmp_path / "train_today.h5ad"
+    write_expression(today.iloc[:30], train_today)
+    model = tmp_path / "today.dgex"
+    status, _, err = _run(["fit", train_today, "-o", model, *TINY[:-1]], capsys)
+    assert status == 0, err
+    assert "1 through an alias: AARS1" in err
+    fitted = load(model)
+    assert list(fitted.feature_names_in_) == landmarks
+    assert "AARS1" not in fitted.target_names_in_

@@ -10,6 +10,7 @@ import importlib
 _LAZY_ATTRIBUTES = {
     "make_expression": ".synthetic",
     "load_l1000_landmarks": ".landmarks",
+    "load_l1000_aliases": ".landmarks",
     "split_landmarks": ".landmarks",
     "LandmarkMatch": ".landmarks",
     "MissingLandmarksWarning": ".landmarks",
