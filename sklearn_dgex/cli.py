@@ -206,6 +206,9 @@ def _fit(args, table):
     params = _estimator_params(args, table)
     if not args.quiet:
         params.setdefault("verbose", 1)
+    folder = os.path.dirname(args.output)
+    if folder and not os.path.isdir(folder):
+        raise CommandError(f"the folder of the output {args.output!r} does not exist.")
     cls = _estimator_class(args.estimator)
     model = cls(**params)
     try:  # before reading a large file

@@ -17,7 +17,7 @@ from sklearn_dgex.datasets import make_expression, read_expression, write_expres
 from sklearn_dgex.metrics import mmae, rmse
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMATS = ["gctx", "gct", "csv", "tsv", "parquet", "h5ad", "npz"]
+FORMATS = ["gctx", "gct", "gct.gz", "csv", "tsv", "csv.gz", "parquet", "h5ad", "npz"]
 N_LANDMARKS, N_TARGETS = 12, 6
 TINY = [
     "--estimator", "mlp", "--hidden-layer-sizes", "8", "--max-epochs", "1",
@@ -226,6 +226,8 @@ def _write_text(path, text):
         (["predict", "{model}", "{csv}", "-o", "{tmp}/o.xlsx"], "cannot infer the format"),
         (["predict", "{model}", "{partial}", "-o", "{tmp}/o.csv"], "lacks 3 of the 12 landmarks"),
         (["predict", "{model}", "{csv}", "-o", "{tmp}/o.csv", "--chunk-size", "0"], "positive"),
+        (["predict", "{model}", "{csv}", "-o", "{tmp}/no/o.csv"], "does not exist"),
+        (["fit", "{train}", "-o", "{tmp}/no/m.dgex"], "does not exist"),
         (["evaluate", "{model}", "{no_targets}"], "none of the 6 target genes"),
         (["evaluate", "{model}", "{csv}", "--baselines", "{partial}"], "lacks 3 of the 12"),
         (["info", "{not_model}"], "not a sklearn-dgex model file"),

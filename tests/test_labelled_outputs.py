@@ -111,7 +111,7 @@ def test_write_h5ad_round_trip_with_annotations(frames, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["o.gctx", "o.gct", "o.csv", "o.tsv.gz", "o.parquet", "o.h5ad", "o.npz"]
+    "name", ["o.gctx", "o.gct", "o.gct.gz", "o.csv", "o.tsv.gz", "o.parquet", "o.h5ad", "o.npz"]
 )
 def test_write_expression_round_trips_every_format(frames, tmp_path, name):
     _, Y = frames

@@ -213,6 +213,8 @@ class ChunkWriter:
         self.path = os.fspath(path)
         self.format = _format_from_extension(self.path)
         folder, name = os.path.split(self.path)
+        if folder and not os.path.isdir(folder):
+            raise FileNotFoundError(f"the folder of the output {self.path!r} does not exist.")
         self._partial = os.path.join(folder, f".partial-{os.getpid()}-{name}")
         self._gene_meta = gene_meta
         self._gathered = []

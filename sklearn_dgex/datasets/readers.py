@@ -608,7 +608,7 @@ def write_gct(data, path, *, gene_meta=None, sample_meta=None):
     data : pandas.DataFrame of shape (n_samples, n_genes)
         Values; the index gives the sample ids, the columns the gene ids.
     path : str or os.PathLike
-        Output file (overwritten).
+        Output file (overwritten); gzip-compressed when it ends with ``.gz``.
     gene_meta : pandas.DataFrame, default=None
         Gene annotations indexed by gene id.
     sample_meta : pandas.DataFrame, default=None
@@ -645,7 +645,8 @@ def write_gct(data, path, *, gene_meta=None, sample_meta=None):
     for name in sample_meta.columns:
         values = _meta_text(sample_meta[name])
         lines.append("\t".join([str(name), *(["-666"] * n_gene_fields), *values]))
-    with open(os.fspath(path), "w", encoding="utf-8", newline="\n") as handle:
+    opener = _text_opener(path)
+    with opener(os.fspath(path), "wt", encoding="utf-8", newline="\n") as handle:
         handle.write("\n".join(lines) + "\n")
         body = pd.concat(
             [
