@@ -186,6 +186,17 @@ def _require_landmarks(match, data_path, model_path):
         )
 
 
+def _require_values(X, path):
+    """Refuse missing landmark values, naming the first, before the model sees them."""
+    missing = X.isna().to_numpy()
+    if missing.any():
+        row, column = np.argwhere(missing)[0]
+        raise CommandError(
+            f"{path}: {int(missing.sum())} landmark value(s) are missing, e.g. gene "
+            f"{X.columns[column]!r} of sample {X.index[row]!r}; every landmark must be measured."
+        )
+
+
 def _load_model(path):
     from .persistence import load
 
@@ -269,6 +280,7 @@ def _predict(args, table):
     with ChunkWriter(args.output) as writer:
         for block in chunks.iter(columns, args.chunk_size):
             block.columns = landmarks
+            _require_values(block, args.data)
             frame = model.predict_frame(block)
             if args.include_landmarks:
                 frame = block.astype(np.float64).join(frame)
@@ -311,6 +323,7 @@ def _evaluate(args, table):
     if len(present) < len(targets):
         _say(args, f"{args.data} has {len(present)} of the {len(targets)} targets; scoring those")
     X.columns = landmarks
+    _require_values(X, args.data)
     Y_true = Y.loc[:, present].to_numpy(dtype=np.float64)
     predictions = model.predict_frame(X).loc[:, present]
     results = {"model": _errors(Y_true, predictions.to_numpy())}

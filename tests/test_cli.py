@@ -228,6 +228,10 @@ def _write_text(path, text):
         (["predict", "{model}", "{csv}", "-o", "{tmp}/o.csv", "--chunk-size", "0"], "positive"),
         (["predict", "{model}", "{csv}", "-o", "{tmp}/no/o.csv"], "does not exist"),
         (["fit", "{train}", "-o", "{tmp}/no/m.dgex"], "does not exist"),
+        (["predict", "{model}", "{bad_values}", "-o", "{tmp}/o.csv"], "non-numeric value 'abc'"),
+        (["predict", "{model}", "{nan_values}", "-o", "{tmp}/o.csv"], "1 landmark value(s) are"),
+        (["evaluate", "{model}", "{nan_values}"], "gene 'ACD' of sample 'CPC006_A375_6H:BRD-004'"),
+        (["predict", "{model}", "{bad_gct}", "-o", "{tmp}/o.csv"], "is not a GCT file"),
         (["evaluate", "{model}", "{no_targets}"], "none of the 6 target genes"),
         (["evaluate", "{model}", "{csv}", "--baselines", "{partial}"], "lacks 3 of the 12"),
         (["info", "{not_model}"], "not a sklearn-dgex model file"),
@@ -245,8 +249,19 @@ def test_bad_input_is_one_line_and_status_2(
     write_expression(
         profiles.set_axis([f"G{i}" for i in range(profiles.shape[1])], axis=1), unrelated
     )
+    bad_values = tmp_path / "bad_values.csv"
+    write_expression(profiles, bad_values)
+    text = bad_values.read_text().splitlines()
+    nan_values = tmp_path / "nan_values.csv"
+    text[5] = text[5].rsplit(",", 1)[0] + ",NaN"  # the last column is the landmark ACD
+    nan_values.write_text("\n".join(text) + "\n")
+    text[5] = text[5].rsplit(",", 1)[0] + ",abc"
+    bad_values.write_text("\n".join(text) + "\n")
     names = {
         "tmp": tmp_path,
+        "bad_values": bad_values,
+        "nan_values": nan_values,
+        "bad_gct": _write_text(tmp_path / "bad.gct", "#1.4\n1\t1\n"),
         "missing": tmp_path / "absent.gctx",
         "not_gctx": _write_text(tmp_path / "text.gctx", "not hdf5"),
         "not_model": _write_text(tmp_path / "m.dgex", "not a zip"),

@@ -128,3 +128,12 @@ def test_write_expression_leaves_its_input_alone_and_refuses_unknown_formats(fra
         write_expression(Y, tmp_path / "o.xlsx")
     with pytest.raises(ValueError, match="format='excel' is not a known"):
         write_expression(Y, tmp_path / "o.csv", format="excel")
+
+
+def test_a_failed_fit_keeps_the_target_names(frames):
+    X, Y = frames
+    model = FlexibleMLPRegressor(hidden_layer_sizes=(8,), **FAST).fit(X, Y)
+    renamed = Y.set_axis([f"other{i}" for i in range(Y.shape[1])], axis=1)
+    with pytest.raises(ValueError, match="n_target_splits"):
+        model.set_params(n_target_splits=100).fit(X, renamed)
+    assert model.target_names_in_.tolist() == list(Y.columns)
