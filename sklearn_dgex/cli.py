@@ -151,6 +151,17 @@ def _id_type_of(names):
     return "entrez" if all(str(name).strip().isdigit() for name in names) else "symbol"
 
 
+def _majority_id_type(names):
+    """``"entrez"`` when most ids are integers written in text, else ``"symbol"``.
+
+    A file may mix kinds (targets named by symbol beside landmarks named by
+    Entrez id), so a few ids of the other kind do not decide.
+    """
+    names = [str(name).strip() for name in names]
+    numeric = sum(name.isdigit() for name in names)
+    return "entrez" if names and 2 * numeric > len(names) else "symbol"
+
+
 def _split(data, landmarks, id_type, path):
     from .datasets import split_landmarks
 
@@ -253,6 +264,31 @@ def _match_line(match):
     return line + f"; {match.n_targets} other genes"
 
 
+def _in_the_data_ids(landmarks, gene_ids, id_type, model_path):
+    """The model's landmark ids in the data's kind of id, and that kind.
+
+    A model trained on Entrez ids reads a file of symbols, and the other way
+    round, through the L1000 list, which gives both ids of each landmark.
+    """
+    from .datasets import load_l1000_landmarks
+
+    model_kind = _id_type_of(landmarks)
+    data_kind = id_type or _majority_id_type(gene_ids)
+    if data_kind == model_kind:
+        return landmarks, data_kind
+    table = load_l1000_landmarks()
+    source, target = ("entrez_id", "symbol") if model_kind == "entrez" else ("symbol", "entrez_id")
+    translation = dict(zip(table[source].astype(str), table[target].astype(str)))
+    unknown = [name for name in landmarks if name not in translation]
+    if unknown:
+        raise CommandError(
+            f"{model_path} names its landmarks by {model_kind} and the data by {data_kind}; "
+            f"{len(unknown)} of them are not L1000 landmarks, whose {data_kind} is unknown: "
+            f"{_summary(unknown)}. Use a file with {model_kind} ids."
+        )
+    return [translation[name] for name in landmarks], data_kind
+
+
 def _source_columns(gene_ids, landmarks, id_type, path):
     """Positions in ``gene_ids`` of each landmark, through the landmark matching."""
     import pandas as pd
@@ -269,12 +305,12 @@ def _predict(args, table):
         raise CommandError(f"--chunk-size must be a positive integer, got {args.chunk_size}.")
     model = _load_model(args.model)
     landmarks = _model_landmarks(model, args.model)
-    id_type = args.id_type or _id_type_of(landmarks)
     try:
         chunks = SampleChunks(args.data, format=args.format, genes_in=args.genes_in)
     except (ValueError, FileNotFoundError, ImportError) as error:
         raise CommandError(str(error)) from None
-    columns, match = _source_columns(chunks.gene_ids, landmarks, id_type, args.data)
+    wanted, id_type = _in_the_data_ids(landmarks, chunks.gene_ids, args.id_type, args.model)
+    columns, match = _source_columns(chunks.gene_ids, wanted, id_type, args.data)
     _require_landmarks(match, args.data, args.model)
     total = f"/{chunks.n_samples}" if chunks.n_samples is not None else ""
     with ChunkWriter(args.output) as writer:
@@ -308,11 +344,12 @@ def _errors(Y_true, Y_pred):
 def _evaluate(args, table):
     model = _load_model(args.model)
     landmarks = _model_landmarks(model, args.model)
-    id_type = args.id_type or _id_type_of(landmarks)
     targets = getattr(model, "target_names_in_", None)
     if targets is None:
         raise CommandError(f"{args.model} has no target gene ids to compare with the data.")
-    X, Y, match = _split(_read(args.data, args), landmarks, id_type, args.data)
+    data = _read(args.data, args)
+    wanted, id_type = _in_the_data_ids(landmarks, data.columns, args.id_type, args.model)
+    X, Y, match = _split(data, wanted, id_type, args.data)
     _require_landmarks(match, args.data, args.model)
     present = [name for name in targets if name in set(Y.columns)]
     if not present:
@@ -328,7 +365,7 @@ def _evaluate(args, table):
     predictions = model.predict_frame(X).loc[:, present]
     results = {"model": _errors(Y_true, predictions.to_numpy())}
     if args.baselines:
-        for name, baseline in _fit_baselines(args, landmarks, present, id_type).items():
+        for name, baseline in _fit_baselines(args, wanted, present, id_type).items():
             results[name] = _errors(Y_true, baseline.predict(X.to_numpy(dtype=np.float64)))
     _write_tables(args, results, present, X.index)
     summary = {
@@ -474,7 +511,9 @@ def _add_data_options(parser):
     parser.add_argument(
         "--id-type",
         choices=["symbol", "entrez"],
-        help="kind of gene ids (default: Entrez when every id is a number, else symbols)",
+        help="kind of gene ids in the data (default: Entrez when most ids are numbers, "
+        "else symbols); a model trained on the other kind translates its L1000 "
+        "landmarks",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 

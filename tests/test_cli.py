@@ -333,3 +333,22 @@ def test_files_with_todays_symbols(model_path, files, profiles, tmp_path, capsys
     fitted = load(model)
     assert list(fitted.feature_names_in_) == landmarks
     assert "AARS1" not in fitted.target_names_in_
+
+
+def test_a_model_of_symbols_reads_a_file_of_entrez_ids(model_path, profiles, tmp_path, capsys):
+    from sklearn_dgex.datasets import load_l1000_landmarks
+
+    entrez = dict(zip(*load_l1000_landmarks().astype(str).to_numpy().T))
+    by_entrez = profiles.rename(columns=entrez)  # L1000 GCTX files name genes by Entrez id
+    assert by_entrez.columns[-1].isdigit()
+    data = tmp_path / "entrez.gctx"
+    write_expression(by_entrez.iloc[30:], data)
+    out = tmp_path / "pred.csv"
+    status, _, err = _run(["predict", model_path, data, "-o", out, "-q"], capsys)
+    assert status == 0, err
+    landmarks = list(profiles.columns[N_TARGETS:])
+    expected = load(model_path).predict_frame(profiles.iloc[30:][landmarks])
+    np.testing.assert_allclose(read_expression(out).to_numpy(), expected.to_numpy(), rtol=1e-6)
+    # The targets keep their own ids, so the file evaluates the model too.
+    status, _, err = _run(["evaluate", model_path, data, "-q"], capsys)
+    assert status == 0, err
