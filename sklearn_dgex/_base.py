@@ -314,6 +314,10 @@ n_neurons_ : int
 fit_time_ : float
     Seconds the last call of ``fit`` took.
 
+n_samples_fit_ : int
+    Number of samples given to the last call of ``fit`` (validation rows
+    split off it included).
+
 n_features_in_ : int
     Number of features seen during ``fit``.
 
@@ -323,6 +327,11 @@ feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
 n_outputs_ : int
     Number of targets.
+
+target_names_in_ : ndarray of shape (`n_outputs_`,)
+    Names of the targets seen during ``fit`` (the columns of a DataFrame
+    ``y``); defined only when they are all strings. They label the columns
+    of :meth:`predict_frame`.
 
 input_mean_, input_scale_ : ndarray of shape (`n_features_in_`,)
     Input standardisation (zeros and ones when ``input_scaling=False``).
@@ -502,6 +511,7 @@ default=None
         started = time.perf_counter()
         warm = self.warm_start and hasattr(self, "nets_")
         X, Y, target_is_1d = self._validate_training_data(X, y, reset=not warm)
+        self._check_target_names(y, reset=not warm)
         validation = self._validate_validation_data(X_val, y_val, Y.shape[1])
         self._check_all_hyperparameters(X.shape[1], Y.shape[1])
         device = glue.resolve_device(self.device)
@@ -522,6 +532,7 @@ default=None
         if linear is not None or not warm:
             self.shortcut_alpha_ = None if linear is None else linear.alpha
             self.linear_inputs_ = None if linear is None else linear.inputs
+        self.n_samples_fit_ = len(X)
         self.fit_time_ = time.perf_counter() - started
         return self
 
@@ -588,6 +599,65 @@ default=None
         Y *= self.target_scale_
         Y += self.target_mean_
         return Y.ravel() if self._target_is_1d else Y
+
+    def predict_frame(self, X):
+        """Predict the targets of ``X`` as a DataFrame: one row per sample, one column per target.
+
+        ``predict`` returns an array, as scikit-learn's scorers, pipelines and
+        ``cross_val_predict`` expect of a regressor; this method labels the
+        same values. Rows keep the index of ``X`` when it is a DataFrame;
+        columns are ``target_names_in_`` (the columns of the DataFrame ``y``
+        given to ``fit``), else the positions 0, 1, ...
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        Y : pandas.DataFrame of shape (n_samples, n_targets)
+            Predictions in float64.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn_dgex import FlexibleMLPRegressor
+        >>> from sklearn_dgex.datasets import make_expression
+        >>> X, Y = make_expression(n_samples=40, n_landmarks=5, n_targets=3,
+        ...                        random_state=0, as_frame=True)
+        >>> model = FlexibleMLPRegressor(hidden_layer_sizes=(8,), max_epochs=1,
+        ...                              random_state=0).fit(X, Y)
+        >>> frame = model.predict_frame(X.iloc[:2])
+        >>> list(frame.columns) == list(Y.columns), frame.index.equals(X.index[:2])
+        (True, True)
+        """
+        import pandas as pd
+
+        Y = self.predict(X)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(
+            Y.reshape(len(Y), -1), index=index, columns=getattr(self, "target_names_in_", None)
+        )
+
+    def _check_target_names(self, y, reset):
+        """Set, or on a warm start check, ``target_names_in_``, as ``feature_names_in_`` is."""
+        columns = getattr(y, "columns", None)
+        names = None
+        if columns is not None and all(isinstance(name, str) for name in columns):
+            names = np.asarray(columns, dtype=object)
+        if reset:
+            if names is None:
+                self.__dict__.pop("target_names_in_", None)
+            else:
+                self.target_names_in_ = names
+            return
+        fitted = getattr(self, "target_names_in_", None)
+        if names is not None and fitted is not None and not np.array_equal(names, fitted):
+            raise ValueError(
+                "y's columns differ from the target names this model was fitted with "
+                f"(e.g. {list(fitted[:3])}); a warm start continues the same targets."
+            )
 
     def _predict_scaled(self, X, out):
         """Mean over ensemble members of the standardised predictions of ``X``, into ``out``."""

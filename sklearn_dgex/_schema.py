@@ -156,6 +156,7 @@ ATTRIBUTES = {
     "n_neurons_": COUNT,
     "width_": INT,
     "fit_time_": NUMBER,
+    "n_samples_fit_": INT,
 }
 #: Attributes without which a model cannot predict.
 REQUIRED_ATTRIBUTES = (

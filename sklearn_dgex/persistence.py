@@ -6,7 +6,7 @@
 - ``config.json``: the format name and version, the versions of the packages
   that wrote it, the estimator's class name and parameters, its fitted
   attributes that are not tensors (scaling statistics are tensors; feature
-  names, ``n_features_in_``, ``history_`` and the like are JSON), a
+  and target names, ``n_features_in_``, ``history_`` and the like are JSON), a
   description of each network (its module's keyword arguments, history and
   shuffling seed) and the SHA-256 of the tensor payload;
 - ``tensors.safetensors``: every array and network weight, in the

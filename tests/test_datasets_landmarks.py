@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from sklearn_dgex.datasets import (
+    LandmarkMatch,
     MissingLandmarksWarning,
+    load_l1000_aliases,
     load_l1000_landmarks,
     make_expression,
     read_npz,
@@ -135,17 +137,31 @@ def test_landmarks_of_the_shared_microarray_data(shared_data_dir):
     data, meta = read_npz(
         os.path.join(shared_data_dir, "bladderbatch_hgu133a.npz"), return_meta=True
     )
+    symbols = meta.genes["symbols"]
     with pytest.warns(MissingLandmarksWarning, match=r"\(934 matched\)"):
-        X, Y, by_symbol = split_landmarks(data, gene_ids=meta.genes["symbols"], return_match=True)
-    # The 2009 annotation predates renamings such as CDC2 -> CDK1; Entrez
-    # ids are stable, so they match almost every landmark.
+        _, _, listed_only = split_landmarks(
+            data, gene_ids=symbols, aliases=False, return_match=True
+        )
+    # The 2009 annotation predates renamings such as GPR56 -> ADGRG1; the
+    # aliases recover 34 of them, and CDC2 (CDK1) stays unmatched because it
+    # names another gene too.
+    with pytest.warns(MissingLandmarksWarning, match=r"\(968 matched\)"):
+        X, Y, by_symbol = split_landmarks(data, gene_ids=symbols, return_match=True)
+    # Entrez ids are stable, so they match almost every landmark.
     with pytest.warns(MissingLandmarksWarning, match=r"\(975 matched\)"):
         _, _, by_entrez = split_landmarks(
             data, gene_ids=meta.genes["entrez"], id_type="entrez", return_match=True
         )
-    assert by_symbol.n_matched == 934 and by_entrez.n_matched == 975
-    assert "CDK1" in by_symbol.missing
-    assert X.shape == (57, 934) and Y.shape[0] == 57
+    assert listed_only.n_matched == 934 and not listed_only.aliased
+    assert by_symbol.n_matched == 968 and len(by_symbol.aliased) == 34
+    assert by_entrez.n_matched == 975
+    assert by_symbol.aliased["ADGRG1"] == "GPR56" and "CDK1" in by_symbol.missing
+    # Every alias found the gene that the probes' own Entrez annotation names.
+    entrez_of = load_l1000_landmarks().set_index("symbol")["entrez_id"]
+    for landmark, name in by_symbol.aliased.items():
+        probe_entrez = set(meta.genes.loc[symbols == name, "entrez"].astype(int))
+        assert probe_entrez == {entrez_of[landmark]}, (landmark, name)
+    assert X.shape == (57, 968) and Y.shape[0] == 57
     assert not set(X.columns) & set(Y.columns)
     assert by_symbol.n_unannotated + by_symbol.n_collapsed + X.shape[1] + Y.shape[1] == 22283
 
@@ -165,3 +181,99 @@ def test_mean_of_duplicates_never_rounds_to_the_first_column_dtype(dtypes, expec
     _, Y = split_landmarks(data, landmarks=["N"], gene_ids=["N", "B", "B"])
     assert Y.dtypes.iloc[0] == expected
     assert Y["B"].tolist() == [1.375, 1.875]
+
+
+# ----------------------------------------------------------------------------
+# Aliases: retired and current symbols
+# ----------------------------------------------------------------------------
+RENAMED = {"AARS": "AARS1", "IKBKAP": "ELP1", "SQRDL": "SQOR", "H2AFV": "H2AZ2", "HN1L": "JPT2"}
+
+
+def _today(columns):
+    return [RENAMED.get(column, column) for column in columns]
+
+
+def test_alias_table_ships_and_each_name_means_one_landmark():
+    aliases = load_l1000_aliases()
+    landmarks = load_l1000_landmarks()
+    assert list(aliases.columns) == ["symbol", "entrez_id", "alias", "kind"]
+    assert set(aliases["kind"]) == {"current", "alias"}
+    assert aliases["alias"].is_unique
+    assert not set(aliases["alias"]) & set(landmarks["symbol"])
+    # symbol and Entrez id agree with the landmark list
+    listed = dict(zip(landmarks["symbol"], landmarks["entrez_id"]))
+    assert all(listed[s] == e for s, e in zip(aliases["symbol"], aliases["entrez_id"]))
+    current = aliases[aliases["kind"] == "current"]
+    assert current["symbol"].is_unique
+    assert dict(zip(current["symbol"], current["alias"])).items() >= RENAMED.items()
+
+
+def test_todays_symbols_match_the_listed_landmarks():
+    landmarks = [*RENAMED, "TP53"]
+    data = pd.DataFrame(np.arange(8.0).reshape(1, 8), columns=[*_today(landmarks), "X1", "X2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every landmark matches: no warning
+        X, Y, match = split_landmarks(data, landmarks=landmarks, return_match=True)
+    assert list(X.columns) == landmarks  # the listed ids, in the list's order
+    assert X.iloc[0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert list(Y.columns) == ["X1", "X2"]
+    assert match.aliased == RENAMED
+
+
+def test_the_listed_symbol_wins_and_the_aliased_column_stays_a_target():
+    data = pd.DataFrame([[1.0, 2.0, 3.0]], columns=["AARS1", "AARS", "TP53"])
+    X, Y, match = split_landmarks(data, landmarks=["AARS", "TP53"], return_match=True)
+    assert X.to_dict("list") == {"AARS": [2.0], "TP53": [3.0]}
+    assert list(Y.columns) == ["AARS1"] and match.aliased == {}
+
+
+def test_a_name_of_two_genes_is_never_used():
+    # ELP1 is today's symbol of IKBKAP's gene and an alias of the landmark
+    # KDELR2: it stands for IKBKAP only, even when only KDELR2 is wanted.
+    data = pd.DataFrame([[1.0, 2.0]], columns=["ELP1", "TP53"])
+    with pytest.warns(MissingLandmarksWarning):
+        X, Y, match = split_landmarks(data, landmarks=["IKBKAP", "KDELR2"], return_match=True)
+    assert list(X.columns) == ["IKBKAP"] and match.missing == ["KDELR2"]
+    with pytest.warns(MissingLandmarksWarning):
+        _, Y, match = split_landmarks(data, landmarks=["KDELR2", "TP53"], return_match=True)
+    assert "ELP1" in Y.columns and match.aliased == {}
+    # CDC2 is an alias of CDK1 but names another gene too: it is not in the table.
+    assert "CDC2" not in set(load_l1000_aliases()["alias"])
+
+
+def test_aliases_apply_to_symbols_only_and_can_be_turned_off():
+    data = pd.DataFrame([[1.0, 2.0]], columns=["AARS1", "TP53"])
+    with pytest.warns(MissingLandmarksWarning):
+        _, Y, match = split_landmarks(
+            data, landmarks=["AARS", "TP53"], aliases=False, return_match=True
+        )
+    assert "AARS1" in Y.columns and match.missing == ["AARS"]
+    # Landmarks not asked for are not matched through their aliases either.
+    _, Y, _ = split_landmarks(data, landmarks=["TP53"], return_match=True)
+    assert list(Y.columns) == ["AARS1"]
+
+
+def test_synthetic_frame_with_todays_symbols_matches_every_landmark():
+    X, Y = make_expression(n_samples=5, n_landmarks=978, n_targets=3, random_state=0, as_frame=True)
+    data = X.join(Y)
+    data.columns = _today(data.columns)
+    X2, Y2, match = split_landmarks(data, return_match=True)
+    assert match.n_matched == 978 and match.aliased == {k: RENAMED[k] for k in match.aliased}
+    assert set(match.aliased) == set(RENAMED)
+    pd.testing.assert_frame_equal(X2, X)
+    assert list(Y2.columns) == list(Y.columns)
+
+
+def test_match_repr_summarises_long_lists():
+    match = LandmarkMatch(
+        matched=[f"L{i}" for i in range(900)],
+        missing=[f"M{i}" for i in range(78)],
+        n_landmarks=978,
+        n_targets=10_000,
+        aliased={f"L{i}": f"A{i}" for i in range(30)},
+    )
+    text = repr(match)
+    assert len(text) < 300
+    assert "900/978 landmarks matched" in text and "30 through an alias" in text
+    assert "78 missing (M0, M1, M2, M3, M4, ... 73 more)" in text
+    assert "M5" not in text and "L899" not in text

@@ -10,6 +10,7 @@ import importlib
 _LAZY_ATTRIBUTES = {
     "make_expression": ".synthetic",
     "load_l1000_landmarks": ".landmarks",
+    "load_l1000_aliases": ".landmarks",
     "split_landmarks": ".landmarks",
     "LandmarkMatch": ".landmarks",
     "MissingLandmarksWarning": ".landmarks",
@@ -21,8 +22,10 @@ _LAZY_ATTRIBUTES = {
     "read_parquet": ".readers",
     "read_h5ad": ".readers",
     "read_npz": ".readers",
+    "write_expression": ".readers",
     "write_gct": ".readers",
     "write_gctx": ".readers",
+    "write_h5ad": ".readers",
     "STUDY_SPLIT": ".splits",
     "train_val_test_split": ".splits",
 }

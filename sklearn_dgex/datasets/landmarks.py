@@ -1,16 +1,23 @@
 """The L1000 landmark genes and the split of expression tables into landmarks and targets."""
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["LandmarkMatch", "MissingLandmarksWarning", "load_l1000_landmarks", "split_landmarks"]
+__all__ = [
+    "LandmarkMatch",
+    "MissingLandmarksWarning",
+    "load_l1000_aliases",
+    "load_l1000_landmarks",
+    "split_landmarks",
+]
 
 _LANDMARKS_FILE = "l1000_landmarks_978.tsv"
+_ALIASES_FILE = "l1000_landmark_aliases.tsv"
 
 
 def load_l1000_landmarks():
@@ -57,6 +64,56 @@ def _read_landmarks():
     return table
 
 
+def load_l1000_aliases():
+    """Load the other names of the L1000 landmark genes (current HGNC symbols and aliases).
+
+    The table ships with the package
+    (``datasets/data/l1000_landmark_aliases.tsv``). It was built from NCBI
+    Entrez Gene as packaged by Bioconductor's org.Hs.eg.db (Debian package
+    ``r-bioc-org.hs.eg.db``; ``tools/landmark_aliases.py`` rebuilds it): for
+    each landmark, found by its Entrez id, every other name of its gene. A
+    name is left out when it could mean another gene: when it is the
+    official symbol of another gene, the listed symbol of another landmark,
+    or a name of more than one landmark. Each name in the table therefore
+    means exactly one landmark.
+
+    Returns
+    -------
+    aliases : pandas.DataFrame
+        Columns ``symbol`` (the landmark's symbol in
+        :func:`load_l1000_landmarks`), ``entrez_id`` (int64), ``alias`` (the
+        other name) and ``kind`` ("current" for today's official symbol of a
+        renamed landmark, "alias" for the other names). A fresh copy on
+        every call.
+
+    See Also
+    --------
+    split_landmarks : Uses the table to match renamed landmarks.
+
+    Examples
+    --------
+    >>> from sklearn_dgex.datasets import load_l1000_aliases
+    >>> aliases = load_l1000_aliases()
+    >>> renamed = aliases[aliases["kind"] == "current"].set_index("symbol")["alias"]
+    >>> renamed[["AARS", "IKBKAP", "SQRDL", "H2AFV", "HN1L"]].tolist()
+    ['AARS1', 'ELP1', 'SQOR', 'H2AZ2', 'JPT2']
+    """
+    return _read_aliases().copy()
+
+
+@lru_cache(maxsize=1)
+def _read_aliases():
+    path = resources.files(__package__) / "data" / _ALIASES_FILE
+    with path.open("r", encoding="utf-8") as handle:
+        return pd.read_csv(
+            handle,
+            sep="\t",
+            comment="#",
+            dtype={"symbol": str, "entrez_id": "int64", "alias": str, "kind": str},
+            keep_default_na=False,
+        )
+
+
 class MissingLandmarksWarning(UserWarning):
     """The data lacks some of the requested landmark genes."""
 
@@ -87,12 +144,19 @@ class LandmarkMatch:
         gene id (probe-level data).
     n_unannotated : int
         Number of data columns dropped because their gene id was missing.
+    aliased : dict
+        Landmarks matched through another name: landmark id -> the data's
+        id (for example ``{"AARS": "AARS1"}``).
 
     Examples
     --------
     >>> from sklearn_dgex.datasets import LandmarkMatch
-    >>> LandmarkMatch(matched=["A"], missing=["B"], n_landmarks=2, n_targets=5).n_matched
-    1
+    >>> match = LandmarkMatch(matched=["A", "C"], missing=["B"], n_landmarks=3,
+    ...                       n_targets=5, aliased={"C": "C1"})
+    >>> match.n_matched
+    2
+    >>> match
+    LandmarkMatch(2/3 landmarks matched, 1 through an alias (C as C1), 1 missing (B), 5 targets)
     """
 
     matched: list
@@ -101,6 +165,22 @@ class LandmarkMatch:
     n_targets: int
     n_collapsed: int = 0
     n_unannotated: int = 0
+    aliased: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        # Hundreds of ids help no one in a console: counts and the first few.
+        parts = [f"{self.n_matched}/{self.n_landmarks} landmarks matched"]
+        if self.aliased:
+            pairs = [f"{landmark} as {name}" for landmark, name in self.aliased.items()]
+            parts.append(f"{len(pairs)} through an alias ({_first(pairs)})")
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing ({_first(self.missing)})")
+        parts.append(f"{self.n_targets} targets")
+        if self.n_collapsed:
+            parts.append(f"{self.n_collapsed} columns collapsed")
+        if self.n_unannotated:
+            parts.append(f"{self.n_unannotated} unannotated columns dropped")
+        return f"LandmarkMatch({', '.join(parts)})"
 
     @property
     def n_matched(self):
@@ -112,6 +192,11 @@ class LandmarkMatch:
         return self.n_matched / self.n_landmarks if self.n_landmarks else 0.0
 
 
+def _first(ids, limit=5):
+    shown = ", ".join(map(str, ids[:limit]))
+    return shown + (f", ... {len(ids) - limit} more" if len(ids) > limit else "")
+
+
 def split_landmarks(
     data,
     landmarks=None,
@@ -119,6 +204,7 @@ def split_landmarks(
     *,
     gene_ids=None,
     duplicates="mean",
+    aliases=True,
     return_match=False,
 ):
     """Split an expression table into landmark genes (X) and target genes (Y).
@@ -150,6 +236,18 @@ def split_landmarks(
         What to do with columns sharing a gene id (several probes of one
         gene): average them, keep the first, or raise. Applies to landmarks
         and targets alike, so that every column of X and Y is one gene.
+    aliases : bool, default=True
+        With ``id_type="symbol"``, also match a landmark of the L1000 list
+        through its other names (:func:`load_l1000_aliases`): today's HGNC
+        symbol of a renamed landmark (``AARS1`` for ``AARS``, ``ELP1`` for
+        ``IKBKAP``) and its aliases (``CDC2`` for ``CDK1``). A column whose
+        id is a landmark's listed symbol always matches that landmark, and a
+        landmark found under its listed symbol takes no aliased column (that
+        column stays a target). The table holds no name that is the official
+        symbol of another gene or a name of two landmarks, so an alias never
+        picks the wrong landmark. ``X``'s columns carry the listed symbols;
+        ``match.aliased`` says which columns matched through an alias.
+        Entrez ids do not change with renamings and need no aliases.
     return_match : bool, default=False
         Also return a :class:`LandmarkMatch` describing the matching.
 
@@ -199,6 +297,9 @@ def split_landmarks(
         raise ValueError(f"duplicates must be one of {list(_DUPLICATES)}, got {duplicates!r}.")
     wanted = _landmark_ids(landmarks, id_type)
     keys = _column_keys(data, gene_ids, id_type)
+    aliased = {}
+    if aliases and id_type == "symbol":
+        keys, aliased = _resolve_aliases(keys, wanted)
     annotated = keys.notna().to_numpy()
     genes, n_collapsed = _one_column_per_gene(data.loc[:, annotated], keys[annotated], duplicates)
     is_landmark = genes.columns.isin(wanted)
@@ -217,6 +318,7 @@ def split_landmarks(
         n_targets=int((~is_landmark).sum()),
         n_collapsed=n_collapsed,
         n_unannotated=int((~annotated).sum()),
+        aliased={landmark: aliased[landmark] for landmark in matched if landmark in aliased},
     )
     if missing:
         warnings.warn(
@@ -244,6 +346,22 @@ def _landmark_ids(landmarks, id_type):
         raise TypeError("landmarks must be a list of ids, not a single string.")
     ids = _normalised_ids(pd.Series(list(landmarks), dtype=object), id_type).dropna()
     return list(dict.fromkeys(ids))
+
+
+def _resolve_aliases(keys, wanted):
+    """Keys with the other names of wanted landmarks replaced by the landmarks' ids."""
+    table = _read_aliases()
+    table = table[table["symbol"].isin(wanted)]
+    landmark_of = dict(zip(table["alias"], table["symbol"]))
+    present = set(keys.dropna())
+    aliased, resolved = {}, keys.copy()
+    for position, key in enumerate(keys):
+        landmark = landmark_of.get(key)
+        if landmark is None or landmark in present or aliased.get(landmark, key) != key:
+            continue  # not an alias, the landmark is there by its own id, or taken
+        aliased[landmark] = key
+        resolved.iloc[position] = landmark
+    return resolved, aliased
 
 
 def _column_keys(data, gene_ids, id_type):

@@ -44,8 +44,10 @@ __all__ = [
     "read_npz",
     "read_parquet",
     "read_table",
+    "write_expression",
     "write_gct",
     "write_gctx",
+    "write_h5ad",
 ]
 
 # File extension -> format; one table for detection and for error messages.
@@ -199,6 +201,90 @@ def _format_from_extension(path):
     raise ValueError(
         f"cannot infer the format of {os.fspath(path)!r} from its extension; "
         f"known extensions are {sorted(_EXTENSIONS)}. Pass format= explicitly."
+    )
+
+
+def write_expression(data, path, format=None, **kwargs):
+    """Write a samples x genes DataFrame in the format its extension names.
+
+    The inverse of :func:`read_expression`: every format it reads back with
+    the same sample and gene ids (values as float32).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame of shape (n_samples, n_genes)
+        Values; the index gives the sample ids, the columns the gene ids.
+    path : str or os.PathLike
+        Output file (overwritten).
+    format : {"gctx", "gct", "table", "parquet", "h5ad", "npz"}, default=None
+        File format; by default inferred from the extension as by
+        :func:`read_expression`. Tables are written with samples in rows,
+        comma-separated for ``.csv`` and tab-separated otherwise.
+    **kwargs
+        ``gene_meta=`` and ``sample_meta=`` for :func:`write_gctx`,
+        :func:`write_gct` and :func:`write_h5ad`.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        If the format is unknown or cannot be inferred.
+
+    See Also
+    --------
+    read_expression : Read it back.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from sklearn_dgex.datasets import read_expression, write_expression
+    >>> data = pd.DataFrame([[1.0, 2.0]], index=["s1"], columns=["TP53", "EGFR"])
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ["a.gctx", "a.gct", "a.csv", "a.tsv", "a.parquet", "a.h5ad", "a.npz"]:
+    ...     write_expression(data, os.path.join(folder, name))
+    ...     assert read_expression(os.path.join(folder, name)).equals(data.astype("float32"))
+    """
+    writers = {
+        "gctx": write_gctx,
+        "gct": write_gct,
+        "table": _write_table,
+        "parquet": _write_parquet,
+        "h5ad": write_h5ad,
+        "npz": _write_npz,
+    }
+    if format is None:
+        format = _format_from_extension(path)
+    elif format not in writers:
+        raise ValueError(
+            f"format={format!r} is not a known expression format; "
+            f"expected one of {sorted(writers)} or None to infer it from the extension."
+        )
+    writers[format](data, path, **kwargs)
+
+
+def _write_table(data, path):
+    data = _as_expression_frame(data, "data")
+    sep = "," if ".csv" in os.path.basename(os.fspath(path)).lower() else "\t"
+    data.to_csv(os.fspath(path), sep=sep, float_format="%.9g", na_rep="NaN")
+
+
+def _write_parquet(data, path):
+    _import_optional("pyarrow", "write_expression")
+    data = _as_expression_frame(data, "data")
+    data.set_axis(data.columns.astype(str), axis=1).to_parquet(os.fspath(path))
+
+
+def _write_npz(data, path):
+    data = _as_expression_frame(data, "data")
+    np.savez(
+        os.fspath(path),
+        X=data.to_numpy(dtype=np.float32),
+        genes=np.asarray(data.columns, dtype=str),
+        samples=np.asarray(data.index, dtype=str),
     )
 
 
@@ -605,7 +691,7 @@ def write_gct(data, path, *, gene_meta=None, sample_meta=None):
     data : pandas.DataFrame of shape (n_samples, n_genes)
         Values; the index gives the sample ids, the columns the gene ids.
     path : str or os.PathLike
-        Output file (overwritten).
+        Output file (overwritten); gzip-compressed when it ends with ``.gz``.
     gene_meta : pandas.DataFrame, default=None
         Gene annotations indexed by gene id.
     sample_meta : pandas.DataFrame, default=None
@@ -648,7 +734,8 @@ def write_gct(data, path, *, gene_meta=None, sample_meta=None):
     for name in sample_meta.columns:
         values = _meta_text(sample_meta[name])
         lines.append("\t".join([str(name), *(["-666"] * n_gene_fields), *values]))
-    with open(os.fspath(path), "w", encoding="utf-8", newline="\n") as handle:
+    opener = _text_opener(path)
+    with opener(os.fspath(path), "wt", encoding="utf-8", newline="\n") as handle:
         handle.write("\n".join(lines) + "\n")
         body = pd.concat(
             [
@@ -883,6 +970,55 @@ def read_h5ad(path, *, layer=None, gene_id_column=None, dtype=np.float32, return
     if return_meta:
         return data, ExpressionMeta(genes=var, samples=adata.obs.copy(), info=dict(adata.uns))
     return data
+
+
+def write_h5ad(data, path, *, gene_meta=None, sample_meta=None):
+    """Write a samples x genes DataFrame as an AnnData ``.h5ad`` file.
+
+    Needs the optional ``anndata`` package. Values are stored as float32 in
+    ``X``; samples are the observations (``obs_names``) and genes the
+    variables (``var_names``).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame of shape (n_samples, n_genes)
+        Values; the index gives the sample ids, the columns the gene ids.
+    path : str or os.PathLike
+        Output file (overwritten).
+    gene_meta : pandas.DataFrame, default=None
+        Gene annotations indexed by gene id (``var``).
+    sample_meta : pandas.DataFrame, default=None
+        Sample annotations indexed by sample id (``obs``).
+
+    Returns
+    -------
+    None
+
+    See Also
+    --------
+    read_h5ad : Read it back.
+    write_gctx : The L1000 format.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from sklearn_dgex.datasets import read_h5ad, write_h5ad
+    >>> data = pd.DataFrame([[1.5, 2.5]], index=["s1"], columns=["TP53", "EGFR"])
+    >>> path = os.path.join(tempfile.mkdtemp(), "one.h5ad")
+    >>> write_h5ad(data, path)
+    >>> read_h5ad(path).equals(data.astype("float32"))
+    True
+    """
+    anndata = _import_optional("anndata", "write_h5ad")
+    data = _as_expression_frame(data, "data")
+    var = _aligned_meta(gene_meta, data.columns, "gene_meta").copy()
+    obs = _aligned_meta(sample_meta, data.index, "sample_meta").copy()
+    # AnnData refuses index names that are not str (a CSV's index is named 0).
+    var.index = pd.Index(data.columns.astype(str)).rename(None)
+    obs.index = pd.Index(data.index.astype(str)).rename(None)
+    adata = anndata.AnnData(X=data.to_numpy(dtype=np.float32), obs=obs, var=var)
+    adata.write_h5ad(os.fspath(path))
 
 
 # -- npz -----------------------------------------------------------------------
