@@ -132,8 +132,8 @@ def check_has_targets(y, name):
     if shape is None:
         try:
             shape = np.shape(y)
-        except ValueError:  # ragged nested lists: scikit-learn's message is clear
-            return
+        except (ValueError, TypeError):  # ragged lists, array-likes without shape: left to
+            return  # scikit-learn's validation, whose message is clear
     if len(shape) == 2 and shape[1] == 0:
         raise ValueError(f"{name} has no target columns (shape {tuple(shape)}); give at least one.")
 

@@ -24,6 +24,7 @@ import os
 import sys
 import warnings
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 
@@ -424,7 +425,7 @@ def _info(args, table):
 
     if not os.path.exists(args.model):
         raise CommandError(f"model file not found: {args.model!r}")
-    config = _parse_config(args.model, _read_zip(args.model)[0])
+    config = _parse_config(args.model, _read_zip(Path(args.model))[0])
     model = _load_model(args.model)
     rows = [row for row in model.history_ if "valid_mmae" in row]
     best = min(rows, key=lambda row: row["valid_loss"]) if rows else None

@@ -31,6 +31,7 @@ DGEX_PARAMS = dict(
     batch_size=16,
     random_state=0,
     device="cpu",
+    linear_shortcut=False,  # the networks themselves, so that each configuration scores its own
 )
 DGEX_GRID = {"arch": ["t", "cr"], "towers": [1, 2]}
 

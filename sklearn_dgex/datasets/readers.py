@@ -734,7 +734,8 @@ def write_gct(data, path, *, gene_meta=None, sample_meta=None):
     for name in sample_meta.columns:
         values = _meta_text(sample_meta[name])
         lines.append("\t".join([str(name), *(["-666"] * n_gene_fields), *values]))
-    opener = _text_opener(path)
+    # Read by content, written by name: the name is all a new file has.
+    opener = gzip.open if os.fspath(path).endswith(".gz") else open
     with opener(os.fspath(path), "wt", encoding="utf-8", newline="\n") as handle:
         handle.write("\n".join(lines) + "\n")
         body = pd.concat(
