@@ -166,5 +166,45 @@ def test_chosen_settings_are_fitted_attributes():
         model.n_threads_,
         model.device_,
     )
-    assert chosen == ("shortcut", True, 1, 8, 5, 1, "cpu")
+    # Noise targets: the first member's networks add nothing, so it is the only one.
+    assert chosen == ("shortcut", True, 1, 8, 1, 1, "cpu")
     assert model.linear_inputs_ in ("raw", "standardized")
+
+
+# ----------------------------------------------------------------------------
+# The ensemble and the default budget follow what the data support
+# ----------------------------------------------------------------------------
+def test_auto_ensemble_stops_after_a_first_member_whose_networks_add_nothing():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 30)), rng.normal(size=(40, 3))
+    alone = tiny_mlp(max_epochs=2).fit(X, Y)
+    assert alone.n_ensemble_ == 1 and len(alone.ensemble_) == 1
+    assert alone.best_epoch_ == 0  # the ridge
+    asked = tiny_mlp(max_epochs=2, n_ensemble=3).fit(X, Y)
+    assert asked.n_ensemble_ == 3 and len(asked.ensemble_) == 3
+
+
+def test_auto_ensemble_keeps_every_member_of_networks_that_help():
+    X, Y = nonlinear_data(n_samples=1000)
+    model = tiny_mlp(hidden_layer_sizes=(32,), linear_shortcut=True, lr=1e-2).fit(X, Y)
+    assert model.best_epoch_ > 0
+    assert model.n_ensemble_ == 3 and len(model.ensemble_) == 3
+
+
+def test_default_budget_grows_with_the_rows_within_its_bounds():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(300, 10)), rng.normal(size=(300, 4))
+
+    def dense_width_of(model, n_rows):
+        model.fit(X[:n_rows], Y[:n_rows])
+        dense = DGEXRegressor(arch="dense", towers=1, width=model._settings.dense_width)
+        assert model._settings.dense_width == min(max(n_rows, 128), 1000)
+        return model, dense.set_params(max_epochs=1, random_state=0).fit(X, Y).n_parameters_
+
+    small, budget_of_128 = dense_width_of(DGEXRegressor(max_epochs=1, random_state=0), 100)
+    assert small.n_parameters_ <= budget_of_128 * small.n_ensemble_
+    large, _ = dense_width_of(DGEXRegressor(max_epochs=1, random_state=0), 300)
+    assert large.width_ > small.width_
+    # A warm start on more rows continues the networks it has, as wide as they are.
+    small.set_params(warm_start=True).fit(X, Y)
+    assert small._settings.dense_width == 128

@@ -312,14 +312,17 @@ def test_auto_settings_of_each_linear_path():
     plain = small_data.resolve_settings(
         {**params, "linear_shortcut": False}, n_samples=6000, n_features=942
     )
-    assert plain == small_data.Settings(None, False, 50, 64, 1)
+    assert plain == small_data.Settings(None, False, 50, 64, 1, dense_width=1000)
     large = small_data.resolve_settings(params, n_samples=6000, n_features=942)
-    assert large == small_data.Settings("fallback", True, 200, 64, 1)
+    assert large == small_data.Settings("fallback", True, 200, 64, 1, dense_width=1000)
     assert small_data.resolve_settings(params, 19, 942).linear_path is None
     small = small_data.resolve_settings(params, n_samples=300, n_features=942)
     assert small.linear_shortcut and small.early_stopping and small.max_epochs == 200
-    assert small.batch_size == 8  # 270 training rows / 32 batches, at least 8
-    assert small.n_ensemble == 5
+    assert small.batch_size == 33  # 270 training rows / 8 batches
+    assert small_data.resolve_settings(params, 60, 942).batch_size == 8  # at least 8
+    assert small.n_ensemble == 3
+    assert small.dense_width == 300  # as many neurons as rows, within [128, 1000]
+    assert small_data.resolve_settings(params, 40, 942).dense_width == 128
     explicit = {
         **params,
         "early_stopping": False,
@@ -327,15 +330,21 @@ def test_auto_settings_of_each_linear_path():
         "batch_size": 5,
         "n_ensemble": 2,
     }
-    expected = small_data.Settings("shortcut", False, 7, 5, 2)
+    expected = small_data.Settings("shortcut", False, 7, 5, 2, dense_width=300)
     assert small_data.resolve_settings(explicit, 300, 942) == expected
 
 
 @pytest.mark.parametrize("make", TINY)
-def test_auto_ensemble_is_five_members_with_the_shortcut_and_one_without(make, small):
+def test_auto_ensemble_is_three_members_with_the_shortcut_and_one_without(make, small):
     X, Y, *_ = small
     with_shortcut = make(linear_shortcut=True, max_epochs=1).fit(X, Y)
-    assert len(with_shortcut.ensemble_) == small_data.SMALL_DATA_ENSEMBLE == 5
+    # Three, unless the first member's networks add nothing to its ridge.
+    first_kept = float(with_shortcut.ensemble_[0][0].module_.inner_scale) == 1.0
+    expected = small_data.SMALL_DATA_ENSEMBLE if first_kept else 1
+    assert len(with_shortcut.ensemble_) == with_shortcut.n_ensemble_ == expected
+    assert small_data.SMALL_DATA_ENSEMBLE == 3
+    asked = make(linear_shortcut=True, max_epochs=1, n_ensemble=4).fit(X, Y)
+    assert len(asked.ensemble_) == 4
     without = make(linear_shortcut=False, max_epochs=1).fit(X, Y)
     assert len(without.ensemble_) == 1
 
