@@ -8,9 +8,11 @@ Run ``python benchmarks/run.py`` (what ``make bench`` does) or pick a preset::
     python benchmarks/run.py --preset paper --dry-run   # what would be trained, in seconds
     python benchmarks/run.py --data my.h5ad --landmarks my_landmarks.txt
     python benchmarks/run.py --preset small-data --datasets bladderbatch
+    python benchmarks/run.py --preset real-data --datasets pbmc
 
-``--preset small-data`` hands its other arguments to ``benchmarks/small_data.py``
-(5-fold cross-validation on small sets; ``--preset small-data --help`` lists them).
+``--preset small-data`` and ``--preset real-data`` hand their other arguments to
+``benchmarks/small_data.py`` and ``benchmarks/real_data.py`` (5-fold
+cross-validation at the estimators' defaults; ``--help`` after the preset lists them).
 
 Presets are data in ``benchmarks/presets.py``; the protocol (splits, what the
 validation split is used for, the error threshold) is in
@@ -52,6 +54,13 @@ HANDED_OFF_PRESETS = {
         "synthetic sets of 100, 300 and 1,000 profiles (benchmarks/small_data.py)",
         "about 50 min of one CPU core (measured: 18 + 34 min in two processes); "
         "--datasets synthetic-100 --folds 3: about 1 min",
+    ),
+    "real-data": (
+        "5-fold cross-validated MMAE and fit times of DGEXRegressor() and "
+        "FlexibleMLPRegressor() at their defaults beside RidgeCV, LinearRegression and KNN on "
+        "the real sets beside the checkout (ALL leukemia, PBMC single cells, bladderbatch) or "
+        "on your file (--data; benchmarks/real_data.py)",
+        "REAL_DATA_RUNTIME",
     ),
 }
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT

@@ -149,9 +149,8 @@ n_ensemble : int or "auto", default={n_ensemble!r}
     whose predictions are averaged. Costs about ``n_ensemble`` times the
     training time and memory. "auto": 3 when the linear shortcut is on
     (small data, where averaged members steady networks trained on a few
-    dozen rows; user guide, "Small data"), but only 1 when the first
-    member's networks do not beat its ridge on the validation rows (the
-    model is then that ridge); otherwise 1.
+    dozen rows and judged on a few validation rows; user guide, "Small
+    data"), otherwise 1.
 
 n_target_splits : int, default={n_target_splits!r}
     Number of networks, each trained on one contiguous block of targets
@@ -213,7 +212,8 @@ n_threads : int or "auto", default={n_threads!r}
     one thread when a training step is small (batch rows times the
     parameters of one network below 2**26), where a second thread gains
     little and a thread waiting for a core that another process holds
-    slows training many-fold; otherwise torch's current number.
+    slows training many-fold; otherwise torch's current number, but no
+    more than the cores the machine's 1-minute load average leaves idle.
 
 precision : {{"float32", "tf32", "bf16"}}, default={precision!r}
     "tf32" lets float32 matmuls on CUDA use TF32 tensor cores (float32
@@ -566,21 +566,15 @@ default=None
                 nets = self._train_nets(
                     train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
                 )
-            helped = True
             if path is not None and valid is not None:
                 if shortcut is not None:
-                    helped = small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
+                    small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
                 else:
                     train = (train[0], _observed_or_zero(train[1]))
-                    helped = small_data.fall_back_unless_networks_help(
+                    small_data.fall_back_unless_networks_help(
                         nets, blocks, train, valid, self.loss, scalings
                     )
             members.append(nets)
-            if member == 0 and not helped and self.n_ensemble == "auto":
-                # More members only average networks, and the first one's added
-                # nothing on held-out rows: the ridge the members would all be.
-                break
-        self._settings = dataclasses.replace(self._settings, n_ensemble=len(members))
         held_out = validation is None and valid is not None
         if held_out and (path == "shortcut" or (path == "fallback" and _any_linear(members))):
             linear = self._refit_linear_paths(members, X, Y, scaling, scalings)

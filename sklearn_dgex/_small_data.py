@@ -20,6 +20,7 @@ The numbers behind every constant below are in the user guide page "Small
 data" (``docs/small_data.rst``).
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,10 +66,10 @@ SMALL_DATA_BATCHES_PER_EPOCH = 8
 #: for a core taken by another process slowed such fits 30-fold.
 SINGLE_THREAD_MAX_WORK = 2**26
 #: ``n_ensemble="auto"``: members averaged with the shortcut (small data, where
-#: averaging members steadies networks trained on a few dozen rows; three scored
-#: within 0.1% of five on four data sets at 60% of the time) and without it
-#: (large data, where one fit is the budget). With the shortcut, the ensemble
-#: stops after a first member whose networks add nothing to its ridge.
+#: averaging members steadies networks trained on a few dozen rows and kept or
+#: dropped on a few validation rows; three scored within 0.1% of five on four
+#: data sets at 60% of the time) and without it (large data, where one fit is
+#: the budget).
 SMALL_DATA_ENSEMBLE = 3
 DEFAULT_ENSEMBLE = 1
 #: ``DGEXRegressor(param_budget=None)``: the weights of a dense network whose
@@ -167,13 +168,31 @@ def resolve_threads(setting, batch_size, n_parameters):
     """Torch CPU threads for ``n_threads=setting``: "auto" from the work of one step.
 
     One thread when ``batch_size * n_parameters`` (one network) is below
-    :data:`SINGLE_THREAD_MAX_WORK`, else torch's current number; an int is kept.
+    :data:`SINGLE_THREAD_MAX_WORK`, else torch's current number, but no more
+    than the cores the machine's load leaves idle (:func:`idle_cores`); an
+    int is kept.
     """
     if setting != "auto":
         return int(setting)
     if batch_size * n_parameters < SINGLE_THREAD_MAX_WORK:
         return 1
-    return torch.get_num_threads()
+    return max(1, min(torch.get_num_threads(), idle_cores()))
+
+
+def idle_cores():
+    """Cores not taken by the 1-minute load average (all of them where it is unknown).
+
+    A torch thread that waits for a core another process holds stalls every
+    step: with the other core of two busy, a PBMC-sized fit took 26 times as
+    long on two threads as on one. The load average also counts this
+    process's own recent work, which errs towards fewer threads.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has no load average
+        return cores
+    return cores - round(load)
 
 
 def ensemble_seeds(random_state, n_members, seeds_per_member):

@@ -396,6 +396,8 @@ def test_writers_reject_bad_input(tmp_path, data):
 # -- one error type per failure ------------------------------------------------
 _GCT = "#1.2\n2\t2\nName\tDescription\ts1\ts2\ng1\tna\t1.0\t2.0\ng2\tna\t3.0\t4.0\n"
 _CSV = ",TP53,EGFR\ns1,1.0,2.0\ns2,3.0,4.0\n"
+# Without a time stamp, so that every pytest-xdist worker collects the same test ids.
+_GZIPPED_CSV = gzip.compress(_CSV.encode(), mtime=0)
 
 
 @pytest.mark.parametrize(
@@ -406,8 +408,8 @@ _CSV = ",TP53,EGFR\ns1,1.0,2.0\ns2,3.0,4.0\n"
         ("empty.csv", b"", r"empty\.csv' is not a readable table file"),
         ("header.csv", b",TP53,EGFR\n", r"header\.csv' has a header but no data lines"),
         ("two_lines.gct", b"#1.2\n2\t2\n", r"two_lines\.gct': a GCT file needs line 3"),
-        ("crc.csv.gz", gzip.compress(_CSV.encode())[:-8] + b"\0" * 8, r"crc\.csv\.gz.*BadGzip"),
-        ("cut.csv.gz", gzip.compress(_CSV.encode())[:20], r"cut\.csv\.gz.*EOFError"),
+        ("crc.csv.gz", _GZIPPED_CSV[:-8] + b"\0" * 8, r"crc\.csv\.gz.*BadGzip"),
+        ("cut.csv.gz", _GZIPPED_CSV[:20], r"cut\.csv\.gz.*EOFError"),
         ("short.gct", _GCT.replace("\t2.0\n", "\n"), r"short\.gct': line 4 has 3 .*fields"),
         ("negative.gct", _GCT.replace("2\t2\n", "-2\t2\n", 1), "negative sizes"),
     ],

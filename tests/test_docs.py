@@ -8,7 +8,7 @@ import pytest
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 
 
-@pytest.mark.parametrize("page", ["quickstart.rst", "workflow.rst"])
+@pytest.mark.parametrize("page", ["quickstart.rst", "workflow.rst", "real_data.rst"])
 def test_user_guide_page_examples_run(page):
     result = doctest.testfile(
         str(DOCS / page), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False

@@ -36,7 +36,7 @@ def test_smoke_run_prints_every_section(smoke_output):
         "smoke: D-GEX checkerboard",
         "smoke: flexible MLP",
         "smoke: optimizer step",
-        "Targets of issue 7",
+        "Speed targets",
     ):
         assert heading in text
     for variant in (

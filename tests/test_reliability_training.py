@@ -217,7 +217,7 @@ def test_out_of_memory_gives_the_estimate_and_a_batch_size_that_fits(
         model.fit(X, Y)
     assert isinstance(info.value, torch.OutOfMemoryError)  # either except clause catches it
     message = str(info.value)
-    # Refused before training (issue 7): the injected error is never reached.
+    # Refused before training: the injected error is never reached.
     assert f"{type(model).__name__} would run out of memory: training one network" in message
     assert "at batch_size=16" in message
     assert "batch_size=5 would fit" in message
