@@ -69,8 +69,8 @@ class DGEXRegressor(_BaseNetRegressor):
     param_budget : int, "study" or None, default=None
         Most parameters of each network, used when ``width`` is None:
 
-        - None: those of the dense network with as many neurons per hidden
-          layer as ``fit`` gets rows (at least 256, at most 1,000) for the
+        - None: those of the dense network with one neuron per hidden layer
+          for every two rows ``fit`` gets (at least 128, at most 1,000) for the
           data's numbers of inputs and targets, a CPU-sized "reduced study" in
           which more towers trade width for neurons at equal weights, as in
           the study; wider layers than profiles add weights the data cannot
@@ -137,7 +137,7 @@ class DGEXRegressor(_BaseNetRegressor):
     >>> model.predict(X[:3]).shape
     (3, 40)
     >>> model.width_, model.n_neurons_
-    (86, 1330)
+    (54, 850)
     >>> len(model.history_), sorted(model.history_[-1])[:3]
     (5, ['epoch', 'epoch_time', 'lr'])
     """
@@ -263,7 +263,7 @@ class DGEXRegressor(_BaseNetRegressor):
             return int(self.param_budget)
         if self.param_budget == "study":
             dense_width = budget.STUDY_WIDTHS[1]
-        else:  # as wide as the data have rows, once fit knows them (see _small_data)
+        else:  # from the number of rows, once fit knows them (see _small_data)
             settings = getattr(self, "_settings", None)
             dense_width = getattr(settings, "dense_width", None) or REDUCED_STUDY_WIDTH
         return budget.dense_budget(n_in, n_out, dense_width, **self._activations())

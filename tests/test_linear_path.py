@@ -197,17 +197,17 @@ def test_chosen_settings_are_fitted_attributes():
 # ----------------------------------------------------------------------------
 def test_default_budget_grows_with_the_rows_within_its_bounds():
     rng = np.random.default_rng(0)
-    X, Y = rng.normal(size=(300, 10)), rng.normal(size=(300, 4))
+    X, Y = rng.normal(size=(600, 10)), rng.normal(size=(600, 4))
 
     def dense_width_of(model, n_rows):
         model.fit(X[:n_rows], Y[:n_rows])
         dense = DGEXRegressor(arch="dense", towers=1, width=model._settings.dense_width)
-        assert model._settings.dense_width == min(max(n_rows, 128), 1000)
+        assert model._settings.dense_width == min(max(n_rows // 2, 128), 1000)
         return model, dense.set_params(max_epochs=1, random_state=0).fit(X, Y).n_parameters_
 
     small, budget_of_128 = dense_width_of(DGEXRegressor(max_epochs=1, random_state=0), 100)
     assert small.n_parameters_ <= budget_of_128 * small.n_ensemble_
-    large, _ = dense_width_of(DGEXRegressor(max_epochs=1, random_state=0), 300)
+    large, _ = dense_width_of(DGEXRegressor(max_epochs=1, random_state=0), 600)
     assert large.width_ > small.width_
     # A warm start on more rows continues the networks it has, as wide as they are.
     small.set_params(warm_start=True).fit(X, Y)

@@ -321,8 +321,9 @@ def test_auto_settings_of_each_linear_path():
     assert small.batch_size == 33  # 270 training rows / 8 batches
     assert small_data.resolve_settings(params, 60, 942).batch_size == 8  # at least 8
     assert small.n_ensemble == 3
-    assert small.dense_width == 300  # as many neurons as rows, within [128, 1000]
+    assert small.dense_width == 150  # a neuron for every two rows, within [128, 1000]
     assert small_data.resolve_settings(params, 40, 942).dense_width == 128
+    assert small_data.resolve_settings(params, 5000, 942).dense_width == 1000
     explicit = {
         **params,
         "early_stopping": False,
@@ -330,7 +331,7 @@ def test_auto_settings_of_each_linear_path():
         "batch_size": 5,
         "n_ensemble": 2,
     }
-    expected = small_data.Settings("shortcut", False, 7, 5, 2, dense_width=300)
+    expected = small_data.Settings("shortcut", False, 7, 5, 2, dense_width=150)
     assert small_data.resolve_settings(explicit, 300, 942) == expected
 
 
