@@ -88,6 +88,28 @@ def user_data(
     probe-level npz) whose values are matched instead of the column ids;
     ``genes_in="rows"`` reads a genes x samples table.
     """
+    X, Y, match = read_and_split(data_path, landmarks_path, id_type, gene_column, genes_in)
+    if n_samples is not None and n_samples < len(X):
+        rows = np.sort(np.random.default_rng(random_state).choice(len(X), n_samples, replace=False))
+        X, Y = X.iloc[rows], Y.iloc[rows]
+    split = _split(X, Y, str(data_path), val_size, test_size, random_state)
+    split.landmark_match = {
+        "n_landmarks": match.n_landmarks,
+        "n_matched": match.n_matched,
+        "missing": list(match.missing),
+        "n_collapsed": match.n_collapsed,
+        "n_unannotated": match.n_unannotated,
+    }
+    return split
+
+
+def read_and_split(
+    data_path, landmarks_path=None, id_type="symbol", gene_column=None, genes_in=None
+):
+    """``(X, Y, match)``: a file's profiles split into landmarks and targets by gene id.
+
+    The options of :func:`user_data`, whose reading and matching this is.
+    """
     from sklearn_dgex.datasets import read_expression, split_landmarks
 
     reader_kwargs = {} if genes_in is None else {"genes_in": genes_in}
@@ -101,21 +123,7 @@ def user_data(
             )
         gene_ids = meta.genes[gene_column].to_numpy()
     landmarks = None if landmarks_path is None else read_landmark_list(landmarks_path, id_type)
-    X, Y, match = split_landmarks(
-        data, landmarks, id_type=id_type, gene_ids=gene_ids, return_match=True
-    )
-    if n_samples is not None and n_samples < len(X):
-        rows = np.sort(np.random.default_rng(random_state).choice(len(X), n_samples, replace=False))
-        X, Y = X.iloc[rows], Y.iloc[rows]
-    split = _split(X, Y, str(data_path), val_size, test_size, random_state)
-    split.landmark_match = {
-        "n_landmarks": match.n_landmarks,
-        "n_matched": match.n_matched,
-        "missing": list(match.missing),
-        "n_collapsed": match.n_collapsed,
-        "n_unannotated": match.n_unannotated,
-    }
-    return split
+    return split_landmarks(data, landmarks, id_type=id_type, gene_ids=gene_ids, return_match=True)
 
 
 def read_landmark_list(path, id_type="symbol"):

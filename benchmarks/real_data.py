@@ -103,20 +103,9 @@ def _all_leukemia():
 
 def load_user_file(path, landmarks=None, id_type="symbol", gene_column=None):
     """``(X, Y, description)`` of the user's file, landmarks matched by identifier."""
-    from benchmarks._data import read_landmark_list
-    from sklearn_dgex.datasets import read_expression, split_landmarks
+    from benchmarks._data import read_and_split
 
-    data, meta = read_expression(path, return_meta=True)
-    gene_ids = None
-    if gene_column is not None:
-        if gene_column not in meta.genes.columns:
-            raise ValueError(
-                f"--gene-column {gene_column!r} is not a gene annotation of {str(path)!r}; "
-                f"it has {list(meta.genes.columns)}"
-            )
-        gene_ids = meta.genes[gene_column].to_numpy()
-    landmark_ids = None if landmarks is None else read_landmark_list(landmarks, id_type)
-    X, Y = split_landmarks(data, landmark_ids, id_type=id_type, gene_ids=gene_ids)
+    X, Y, _ = read_and_split(path, landmarks, id_type, gene_column)
     description = f"{Path(path).name} ({len(X)} profiles, {X.shape[1]} -> {Y.shape[1]})"
     return X.to_numpy(np.float32), Y.to_numpy(np.float32), description
 
@@ -164,22 +153,7 @@ def build_parser(prog="benchmarks/real_data.py"):
     parser.add_argument("--landmarks", type=Path, metavar="FILE", help="landmarks of --data")
     parser.add_argument("--id-type", default="symbol", choices=("symbol", "entrez"))
     parser.add_argument("--gene-column", metavar="NAME", help="gene annotation to match on")
-    parser.add_argument(
-        "--models",
-        default=DEFAULT_MODELS,
-        help="comma-separated names or globs of: "
-        + ", ".join(small_data.MODELS)
-        + " (default: %(default)s)",
-    )
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="PARAM=VALUE",
-        help="network parameter for both networks (JSON value); repeatable",
-    )
-    parser.add_argument("--out", default=None, help="folder for real_data.csv / .json")
+    small_data.add_protocol_options(parser, DEFAULT_MODELS, "real_data.json")
     return parser
 
 

@@ -308,14 +308,21 @@ def build_parser(prog="benchmarks/small_data.py"):
     parser.add_argument(
         "--datasets", default=",".join(DATASETS), help="comma-separated; default: %(default)s"
     )
+    parser.add_argument("--n-landmarks", type=int, default=SYNTHETIC_LANDMARKS)
+    parser.add_argument("--n-targets", type=int, default=SYNTHETIC_TARGETS)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    add_protocol_options(parser, DEFAULT_MODELS, "small_data.csv / .json")
+    return parser
+
+
+def add_protocol_options(parser, default_models, written):
+    """The options this protocol shares with ``benchmarks/real_data.py``."""
     parser.add_argument(
         "--models",
-        default=DEFAULT_MODELS,
+        default=default_models,
         help="comma-separated names or globs of: " + ", ".join(MODELS) + " (default: %(default)s)",
     )
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--n-landmarks", type=int, default=SYNTHETIC_LANDMARKS)
-    parser.add_argument("--n-targets", type=int, default=SYNTHETIC_TARGETS)
     parser.add_argument(
         "--set",
         action="append",
@@ -323,9 +330,7 @@ def build_parser(prog="benchmarks/small_data.py"):
         metavar="PARAM=VALUE",
         help="network parameter for both networks (JSON value), e.g. n_ensemble=1; repeatable",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--out", default=None, help="folder for small_data.csv / .json")
-    return parser
+    parser.add_argument("--out", default=None, help=f"folder for {written}")
 
 
 def selected_models(pattern):
