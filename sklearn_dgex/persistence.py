@@ -8,7 +8,11 @@
   attributes that are not tensors (scaling statistics are tensors; feature
   and target names, ``n_features_in_``, ``history_`` and the like are JSON), a
   description of each network (its module's keyword arguments, history and
-  shuffling seed) and the SHA-256 of the tensor payload;
+  shuffling seed) and the SHA-256 of the tensor payload. It names no
+  Python module: networks and their wrappers are named by their public class
+  names in :mod:`sklearn_dgex.nn`, records such as the fit's settings by a
+  versioned tag (``"fit_settings.v1"``), so that the package's private
+  modules may move without breaking saved models;
 - ``tensors.safetensors``: every array and network weight, in the
   ``safetensors`` format (raw little-endian numbers behind a JSON header).
 
@@ -33,7 +37,6 @@ import contextlib
 import dataclasses
 import errno
 import hashlib
-import importlib
 import inspect
 import json
 import os
@@ -46,20 +49,33 @@ import numpy as np
 import torch
 
 from . import _schema
+from .nn import LinearShortcut
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
 
 #: Name written into, and required from, every file.
 FORMAT_NAME = "sklearn-dgex-estimator"
 #: Version of the layout of the file; :func:`load` reads this version and older ones.
-FORMAT_VERSION = 1
+#: Version 1 named the fit's settings by their Python import path; version 2 by a tag.
+FORMAT_VERSION = 2
 
 _CONFIG = "config.json"
 _TENSORS = "tensors.safetensors"
 _MAX_CONFIG_BYTES = 256 * 2**20
 # Module wrappers that an estimator puts around the network its parameters
-# describe, by class name: (module path, attributes passed back to the constructor).
-_WRAPPERS = {"LinearShortcut": ("sklearn_dgex.nn.shortcut", ("n_in", "n_out", "trainable"))}
+# describe, by public class name: (class, attributes passed back to the constructor).
+_WRAPPERS = {"LinearShortcut": (LinearShortcut, ("n_in", "n_out", "trainable"))}
+
+
+def _record_types():
+    """Dataclasses a file may hold, by the tag that names them in the file.
+
+    A tag names what a record means, never where its class lives. A new or
+    removed field is a new tag (``.v2``), read beside the old one.
+    """
+    from ._small_data import Settings
+
+    return {_schema.SETTINGS_RECORD: Settings}
 
 
 def _estimator_classes():
@@ -119,12 +135,10 @@ class _Encoder:
         if isinstance(value, dict) and all(isinstance(key, str) for key in value):
             return {"__dict__": {k: self.encode(v, f"{where}[{k!r}]") for k, v in value.items()}}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            cls = type(value)
-            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-            return {
-                "__dataclass__": f"{cls.__module__}.{cls.__qualname__}",
-                "fields": self.encode(fields, where),
-            }
+            tags = {cls: tag for tag, cls in _record_types().items()}
+            if type(value) in tags:
+                fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+                return {"__record__": tags[type(value)], "fields": self.encode(fields, where)}
         raise TypeError(
             f"cannot save {where} (of type {type(value).__name__}) in the safe format; "
             "pickle or joblib can store it, for files you trust."
@@ -144,9 +158,10 @@ class _Encoder:
 
 
 class _Decoder:
-    def __init__(self, tensors, nets=None):
+    def __init__(self, tensors, nets=None, format_version=FORMAT_VERSION):
         self.tensors = tensors
         self.nets = nets
+        self.format_version = format_version
 
     def decode(self, value):
         if value is None or isinstance(value, (bool, str, int, float)):
@@ -169,8 +184,11 @@ class _Decoder:
             if self.nets is None:
                 raise _corrupt("a network reference where none is expected")
             return self.nets[_expect_index(value["__net__"], len(self.nets))]
-        if set(value) == {"__dataclass__", "fields"}:
-            return _dataclass(value["__dataclass__"], self.decode(value["fields"]))
+        if set(value) == {"__record__", "fields"}:
+            return _record(value["__record__"], self.decode(value["fields"]))
+        if set(value) == {"__dataclass__", "fields"} and self.format_version == 1:
+            tag = _schema.V1_DATACLASS_TAGS.get(value["__dataclass__"])
+            return _record(tag or value["__dataclass__"], self.decode(value["fields"]))
         raise _corrupt(f"unknown JSON tag(s) {sorted(value)}")
 
     def _tensor(self, key):
@@ -179,18 +197,15 @@ class _Decoder:
         return self.tensors[key]
 
 
-def _dataclass(path, fields):
-    """An instance of a dataclass the schema lists (never any other class)."""
-    if path not in _schema.DATACLASSES:
-        raise _corrupt(f"{path!r} is not a dataclass a model file may hold")
-    module_name, _, name = str(path).rpartition(".")
-    cls = getattr(importlib.import_module(module_name), name, None)
-    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        raise _corrupt(f"{path!r} is not a dataclass of sklearn_dgex")
+def _record(tag, fields):
+    """An instance of the dataclass that ``tag`` names (never any other class)."""
+    cls = _record_types().get(tag)
+    if cls is None:
+        raise _corrupt(f"{tag!r} is not a record a model file may hold")
     fields = _expect_dict(fields)
     names = {field.name for field in dataclasses.fields(cls)}
     if set(fields) != names:
-        raise _corrupt(f"{path!r} has the fields {sorted(names)}, not {sorted(fields)[:8]}")
+        raise _corrupt(f"{tag!r} has the fields {sorted(names)}, not {sorted(fields)[:8]}")
     return cls(**fields)
 
 
@@ -229,7 +244,7 @@ def _jsonable(value):
 def _module_wrappers(net):
     """The wrappers around the module that ``net``'s parameters describe, outermost first."""
     wrappers, module = [], net.module_
-    while type(module).__name__ in _WRAPPERS and type(module) is not net.module:
+    while type(module) is not net.module and _is_wrapper(module):
         _, attributes = _WRAPPERS[type(module).__name__]
         spec = {"class": type(module).__name__}
         spec.update({name: getattr(module, name) for name in attributes})
@@ -241,6 +256,10 @@ def _module_wrappers(net):
             f"{net.module.__name__}; pickle or joblib can store it, for files you trust."
         )
     return wrappers
+
+
+def _is_wrapper(module):
+    return _WRAPPERS.get(type(module).__name__, (None,))[0] is type(module)
 
 
 def _net_config(net, encoder, index):
@@ -273,10 +292,9 @@ def _wrap(inner, spec, saved):
     every buffer is created with its saved shape; ``load_state_dict`` then sets
     all values exactly.
     """
-    module_path, attributes = _WRAPPERS.get(spec.get("class"), (None, None))
-    if module_path is None or set(spec) != {"class", *attributes}:
+    cls, attributes = _WRAPPERS.get(spec.get("class"), (None, None))
+    if cls is None or set(spec) != {"class", *attributes}:
         raise _corrupt(f"unknown module wrapper {spec!r}")
-    cls = getattr(importlib.import_module(module_path), spec["class"])
     keywords = inspect.signature(cls).parameters
     tensors = {name: saved[name] for name in keywords if name in saved and "." not in name}
     n_in, n_out, trainable = (spec[name] for name in attributes)
@@ -697,7 +715,8 @@ def _restore_fitted_state(estimator, config, tensors, device):
         raise _corrupt("'nets' must be a list")
     # Attributes first (the networks are built from the estimator's fitted settings),
     # then the networks, then the attributes that refer to them.
-    plain = _Decoder(tensors)
+    version = config["format_version"]
+    plain = _Decoder(tensors, format_version=version)
     pending = {}
     for name, value in attributes.items():
         if not isinstance(name, str) or not name.isidentifier():
@@ -710,7 +729,7 @@ def _restore_fitted_state(estimator, config, tensors, device):
         _rebuild_net(estimator, _expect_dict(spec), tensors, index, device)
         for index, spec in enumerate(nets_config)
     ]
-    with_nets = _Decoder(tensors, nets)
+    with_nets = _Decoder(tensors, nets, format_version=version)
     for name, value in pending.items():
         setattr(estimator, name, with_nets.decode(value))
     _check_fitted_state(estimator)
