@@ -48,7 +48,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import _schema
+from . import _registry, _schema
+from ._target_blocks import split_sizes
 from .nn import LinearShortcut
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
@@ -76,13 +77,6 @@ def _record_types():
     from ._small_data import Settings
 
     return {_schema.SETTINGS_RECORD: Settings}
-
-
-def _estimator_classes():
-    from ._dgex import DGEXRegressor
-    from ._mlp import FlexibleMLPRegressor
-
-    return {cls.__name__: cls for cls in (DGEXRegressor, FlexibleMLPRegressor)}
 
 
 def _safetensors():
@@ -301,7 +295,7 @@ def _wrap(inner, spec, saved):
     return cls(inner, n_in, n_out, trainable=trainable, **tensors)
 
 
-def _rebuild_net(estimator, config, tensors, index, device):
+def _rebuild_net(estimator, new_net, config, tensors, index, device):
     from skorch.history import History
 
     from ._skorch_glue import seeded_torch
@@ -314,8 +308,8 @@ def _rebuild_net(estimator, config, tensors, index, device):
             f"network {index} maps {n_in!r} inputs to {n_out!r} outputs; the model has "
             f"{estimator.n_features_in_} features and {estimator.n_outputs_} targets"
         )
-    net = estimator._new_net(
-        kwargs.get("n_in"), kwargs.get("n_out"), config.get("shuffle_seed"), device
+    net = new_net(
+        estimator, kwargs.get("n_in"), kwargs.get("n_out"), config.get("shuffle_seed"), device
     )
     if net.module.__name__ != config.get("module"):
         raise _corrupt(
@@ -469,11 +463,11 @@ def save(estimator, path):
     """
     from sklearn.utils.validation import check_is_fitted
 
-    classes = _estimator_classes()
-    if type(estimator) not in classes.values():
+    entry = _registry.entry(type(estimator).__name__)
+    if entry is None or entry.cls is not type(estimator):
         raise TypeError(
-            f"save() stores {sorted(classes)}; got a {type(estimator).__name__}. Use pickle or "
-            "joblib for other objects."
+            f"save() stores sklearn_dgex's estimators ({', '.join(_registry.names())}); got a "
+            f"{type(estimator).__name__}. Use pickle or joblib for other objects."
         )
     check_is_fitted(estimator)
     params = estimator.get_params(deep=False)
@@ -626,11 +620,12 @@ def _resolve_load_device(saved_device, device):
 
 
 def _make_estimator(config):
-    classes = _estimator_classes()
+    """The estimator the file names, with its parameters, and its registry entry."""
     name = config.get("estimator")
-    if name not in classes:
-        raise _corrupt(f"the estimator class {name!r} is not one of {sorted(classes)}")
-    cls = classes[name]
+    entry = _registry.entry(name)
+    if entry is None:
+        raise _corrupt(f"the estimator class {name!r} is not one of sklearn_dgex's estimators")
+    cls = entry.cls
     decoder = _Decoder({})
     params = {k: decoder.decode(v) for k, v in _expect_dict(config.get("params")).items()}
     known = cls().get_params(deep=False)
@@ -639,7 +634,7 @@ def _make_estimator(config):
         raise _corrupt(f"parameters {unknown} are unknown to this version of {name}")
     estimator = cls(**params)
     estimator._validate_params()  # a file's parameters are checked as fit checks them
-    return estimator
+    return estimator, entry
 
 
 def load(path, *, device=None):
@@ -697,9 +692,9 @@ def load(path, *, device=None):
     config = _parse_config(path, config_bytes)
     try:
         tensors = _read_tensors(path, config, payload)
-        estimator = _make_estimator(config)
+        estimator, entry = _make_estimator(config)
         target = _resolve_load_device(estimator.device, device)
-        _restore_fitted_state(estimator, config, tensors, target)
+        _restore_fitted_state(estimator, entry.new_net, config, tensors, target)
     except _MALFORMED as exc:
         raise ValueError(
             f"{os.fspath(path)!r} does not describe a valid model: "
@@ -708,7 +703,7 @@ def load(path, *, device=None):
     return estimator
 
 
-def _restore_fitted_state(estimator, config, tensors, device):
+def _restore_fitted_state(estimator, new_net, config, tensors, device):
     attributes = _expect_dict(config.get("attributes"))
     nets_config = config.get("nets")
     if not isinstance(nets_config, list):
@@ -726,7 +721,7 @@ def _restore_fitted_state(estimator, config, tensors, device):
         else:
             setattr(estimator, name, plain.decode(value))
     nets = [
-        _rebuild_net(estimator, _expect_dict(spec), tensors, index, device)
+        _rebuild_net(estimator, new_net, _expect_dict(spec), tensors, index, device)
         for index, spec in enumerate(nets_config)
     ]
     with_nets = _Decoder(tensors, nets, format_version=version)
@@ -737,8 +732,6 @@ def _restore_fitted_state(estimator, config, tensors, device):
 
 def _check_fitted_state(estimator):
     """The decoded attributes make one consistent model (the schema checked their types)."""
-    from ._base import _split_sizes
-
     n_in, n_out = estimator.n_features_in_, estimator.n_outputs_
     if n_in < 1 or n_out < 1:
         raise _corrupt(f"n_features_in_={n_in} and n_outputs_={n_out} must be positive")
@@ -760,7 +753,7 @@ def _check_fitted_state(estimator):
         raise _corrupt("ensemble_[0] must be nets_")
     if hasattr(estimator, "net_") and (not nets or estimator.net_ is not nets[0]):
         raise _corrupt("net_ must be nets_[0]")
-    sizes = _split_sizes(n_out, estimator.n_target_splits)
+    sizes = split_sizes(n_out, estimator.n_target_splits)
     for member in members:
         if [net.get_params_for("module")["n_out"] for net in member] != sizes:
             raise _corrupt(f"the networks of each member must predict {sizes} targets")

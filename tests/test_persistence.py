@@ -190,6 +190,12 @@ def test_save_refuses_what_it_cannot_store(data, tmp_path):
         tiny_mlp().save(tmp_path / "x.dgex")
     with pytest.raises(TypeError, match=r"save\(\) stores .*got a Ridge"):
         save(Ridge().fit(*data), tmp_path / "x.dgex")
+
+    class MyRegressor(FlexibleMLPRegressor):  # a user's subclass: load() could not rebuild it
+        pass
+
+    with pytest.raises(TypeError, match=r"save\(\) stores .*got a MyRegressor"):
+        save(MyRegressor(hidden_layer_sizes=(4,), **FAST).fit(*data), tmp_path / "x.dgex")
     model = tiny_mlp().fit(*data)
     model.custom_ = object()
     with pytest.raises(TypeError, match="cannot save custom_ \\(of type object\\)"):
