@@ -33,14 +33,12 @@ model trained on a GPU and unpickled on a CPU-only machine, but loading a
 pickle runs code from the file: use it only for files you trust.
 """
 
-import contextlib
 import dataclasses
 import errno
 import hashlib
 import inspect
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -49,6 +47,7 @@ import numpy as np
 import torch
 
 from . import _registry, _schema
+from ._files import json_default, write_atomically
 from ._target_blocks import split_sizes
 from .nn import LinearShortcut
 
@@ -267,15 +266,9 @@ def _net_config(net, encoder, index):
         "module_kwargs": _jsonable(net.get_params_for("module")),
         "wrappers": wrappers,
         "shuffle_seed": net.shuffle_seed,
-        "history": json.loads(json.dumps(list(net.history), default=_history_default)),
+        "history": json.loads(json.dumps(list(net.history), default=json_default)),
         "tensors": sorted(state),
     }
-
-
-def _history_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"history value of type {type(value).__name__} cannot be saved")
 
 
 def _wrap(inner, spec, saved):
@@ -498,18 +491,13 @@ def save(estimator, path):
 
 
 def _write_zip(path, config_bytes, payload):
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w") as archive:
+    def write(stream):
+        with zipfile.ZipFile(stream, "w") as archive:
             # Stored, not compressed: weights hardly compress and loading stays fast.
             archive.writestr(_CONFIG, config_bytes, compress_type=zipfile.ZIP_STORED)
             archive.writestr(_TENSORS, payload, compress_type=zipfile.ZIP_STORED)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
+
+    return write_atomically(path, write)
 
 
 def _read_zip(path):
