@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import GradientNormClipping
+from skorch.helper import predefined_split
 
 from . import _callbacks, _registry, _reliability, persistence
 from . import _skorch_glue as glue
@@ -965,7 +966,8 @@ default=None
                 callbacks.append(("checkpoint", checkpoints.callback(member, index)))
             self._configure_net(net, callbacks)
             if valid is not None:
-                net.train_split = glue.HoldOut(X_valid_t, _column_tensor(valid[1], columns, device))
+                valid_data = glue.TensorData(X_valid_t, _column_tensor(valid[1], columns, device))
+                net.train_split = predefined_split(valid_data)
             with glue.seeded_torch(seed, device):
                 epochs = self._settings.max_epochs
                 if checkpoints is not None:  # continue an interrupted fit, if there was one
