@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._results import COLUMNS
+from sklearn_dgex._files import json_default
 
 # Colours by model kind, so that a figure reads the same across presets.
 KIND_COLOURS = {
@@ -34,13 +35,13 @@ def write_results(results, out_dir, meta):
     out_dir = Path(out_dir)
     records = [result.record() for result in results]
     payload = {"meta": meta, "models": records}
-    (out_dir / "results.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    (out_dir / "results.json").write_text(json.dumps(payload, indent=2, default=json_default))
     with open(out_dir / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(COLUMNS))
         writer.writeheader()
         for record in records:
             writer.writerow(
-                {**record, "details": json.dumps(record["details"], default=_json_default)}
+                {**record, "details": json.dumps(record["details"], default=json_default)}
             )
     return [out_dir / "results.json", out_dir / "results.csv"]
 
@@ -49,7 +50,7 @@ def write_histories(results, out_dir):
     """Per-epoch histories of the networks: histories.json (by model) and histories.csv (long)."""
     out_dir = Path(out_dir)
     histories = {result.model: result.history for result in results if result.history}
-    (out_dir / "histories.json").write_text(json.dumps(histories, indent=1, default=_json_default))
+    (out_dir / "histories.json").write_text(json.dumps(histories, indent=1, default=json_default))
     keys = ["model", *_history_keys(histories)]
     with open(out_dir / "histories.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
@@ -94,16 +95,6 @@ def _history_keys(histories):
         keys.remove("epoch")
         keys.insert(0, "epoch")
     return keys
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 # ---------------------------------------------------------------------------- table

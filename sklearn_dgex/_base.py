@@ -22,10 +22,13 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import GradientNormClipping
+from skorch.helper import predefined_split
 
-from . import _callbacks, _reliability, persistence
+from . import _callbacks, _registry, _reliability, persistence
 from . import _skorch_glue as glue
 from . import _small_data as small_data
+from ._target_blocks import split_columns as _split_columns
+from ._target_blocks import split_sizes as _split_sizes
 from .distributed import trial_scope
 from .metrics import epochs_to_threshold as _epochs_to_threshold
 from .nn.shortcut import LinearShortcut
@@ -469,6 +472,13 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The package's own estimators are what a model file may hold; load()
+        # finds them by name (a user's subclass is not one: save() refuses it).
+        if cls.__module__.startswith("sklearn_dgex.") and not cls.__name__.startswith("_"):
+            _registry.register(cls, new_net=cls._new_net)
 
     # ------------------------------------------------------------------
     # Subclass hooks
@@ -956,7 +966,8 @@ default=None
                 callbacks.append(("checkpoint", checkpoints.callback(member, index)))
             self._configure_net(net, callbacks)
             if valid is not None:
-                net.train_split = glue.HoldOut(X_valid_t, _column_tensor(valid[1], columns, device))
+                valid_data = glue.TensorData(X_valid_t, _column_tensor(valid[1], columns, device))
+                net.train_split = predefined_split(valid_data)
             with glue.seeded_torch(seed, device):
                 epochs = self._settings.max_epochs
                 if checkpoints is not None:  # continue an interrupted fit, if there was one
@@ -1108,14 +1119,6 @@ def _any_linear(members):
 
 def _prefixed(prefix, kwargs):
     return {f"{prefix}__{key}": value for key, value in kwargs.items()}
-
-
-def _split_columns(n_out, n_splits):
-    return np.array_split(np.arange(n_out), n_splits)
-
-
-def _split_sizes(n_out, n_splits):
-    return [len(columns) for columns in _split_columns(n_out, n_splits)]
 
 
 def _column_tensor(Y, columns, device):

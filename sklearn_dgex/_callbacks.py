@@ -18,13 +18,11 @@ Checkpoints are written with ``torch.save`` and read with
 ``torch.load(weights_only=True)``, which refuses to run code from the file.
 """
 
-import contextlib
 import hashlib
 import json
 import math
 import numbers
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from . import _skorch_glue as glue
+from ._files import json_default, write_atomically
 
 CHECKPOINT_FORMAT = "sklearn-dgex-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -320,23 +319,6 @@ def data_fingerprint(arrays):
     return digest.hexdigest()
 
 
-def _atomic_write(path, write):
-    """Write through a temporary file in the same directory, then rename.
-
-    A crash while writing leaves the previous file intact.
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
 def _cpu_tree(value):
     """Copy of a nested dict/list/tuple with every tensor copied to the CPU."""
     if isinstance(value, torch.Tensor):
@@ -346,12 +328,6 @@ def _cpu_tree(value):
     if isinstance(value, (list, tuple)):
         return type(value)(_cpu_tree(item) for item in value)
     return value
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"history value of type {type(value).__name__} is not JSON serialisable")
 
 
 def _rng_state(device):
@@ -478,7 +454,7 @@ class CheckpointCallback(Callback):
             "optimizer": net.optimizer_.state_dict(),
             "callbacks": _callback_states(net),
             "best_score": self.best_score_,
-            "history": json.dumps(list(net.history), default=_json_default),
+            "history": json.dumps(list(net.history), default=json_default),
             "rng": _rng_state(net.device),
         }
 
@@ -486,7 +462,7 @@ class CheckpointCallback(Callback):
         # A numpy scalar anywhere (an optimizer setting, an early-stopping score)
         # would make the file unreadable by the safe loader.
         state = _plain(state)
-        _atomic_write(Path(self.directory) / name, lambda stream: torch.save(state, stream))
+        write_atomically(Path(self.directory) / name, lambda stream: torch.save(state, stream))
 
 
 class Checkpoints:
@@ -541,7 +517,7 @@ class Checkpoints:
                     f"checkpoint_dir={os.fspath(directory)!r} cannot be created: {exc}."
                 ) from exc
             text = json.dumps(manifest, indent=1).encode()
-            _atomic_write(path, lambda stream: stream.write(text))
+            write_atomically(path, lambda stream: stream.write(text))
         return cls(directory, estimator.checkpoint_every, max_epochs, manifest)
 
     @property

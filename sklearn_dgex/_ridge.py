@@ -12,9 +12,9 @@ them and 0 after. With an unpenalised intercept the hat matrix is
 
 and the LOO residual of sample ``i`` is ``E_i / (1 - h_i)`` (the classical
 identity for linear smoothers; ``sklearn.linear_model.RidgeCV`` computes the
-same for ridge). :func:`ridge_loo` picks the alpha, shared by all targets or
-one per target, with the lowest LOO mean squared error; :func:`pcr_loo_rank`
-the number of principal axes.
+same for ridge). :meth:`CenteredSVD.ridge` picks the alpha with the lowest
+LOO mean squared error over all targets; :meth:`CenteredSVD.pcr_rank` the
+number of principal axes.
 
 This module is numpy only: the estimators use it for the linear shortcut of
 their networks (see :mod:`sklearn_dgex.nn.shortcut` and the user guide page
@@ -32,12 +32,9 @@ __all__ = [
     "CenteredSVD",
     "RidgeFit",
     "best_input_scaling_ridge",
-    "pcr_loo_rank",
-    "ridge_fit",
-    "ridge_loo",
 ]
 
-#: Alphas tried by :func:`ridge_loo`: half decades from 1e-2 to 1e7. The grid is
+#: Alphas tried by :meth:`CenteredSVD.ridge` by default: half decades from 1e-2 to 1e7. The grid is
 #: meant for standardised inputs (the estimators' scaled space), where the
 #: squared singular values of ``Xc`` sum to ``n_samples * n_features``, so the
 #: best alpha of expression data lies well inside it.
@@ -61,16 +58,16 @@ class RidgeFit:
         Weights (float64).
     intercept : ndarray of shape (n_targets,)
         Intercepts (not penalised).
-    alpha : float or ndarray of shape (n_targets,)
-        The penalty: one for all targets or one per target.
+    alpha : float
+        The penalty, shared by all targets.
     alphas : ndarray of shape (n_alphas,)
         The alphas that were tried.
-    loo_mse : ndarray of shape (n_alphas,) or (n_alphas, n_targets)
+    loo_mse : ndarray of shape (n_alphas,)
         Leave-one-out mean squared error of each alpha (mean over samples and
-        targets, or over samples for each target).
-    leverage : ndarray of shape (n_samples, 1) or (n_samples, n_targets)
-        Diagonal of the hat matrix at the chosen alpha(s), for each training
-        sample (one column per target with ``alpha_per_target``).
+        targets).
+    leverage : ndarray of shape (n_samples, 1)
+        Diagonal of the hat matrix at the chosen alpha, for each training
+        sample.
     inputs : str
         Which scaling of the inputs the penalty was applied to: "given" (the
         inputs as passed), or the name of the candidate that
@@ -80,7 +77,7 @@ class RidgeFit:
 
     coef: np.ndarray
     intercept: np.ndarray
-    alpha: float | np.ndarray
+    alpha: float
     alphas: np.ndarray
     loo_mse: np.ndarray
     leverage: np.ndarray
@@ -176,29 +173,36 @@ class CenteredSVD:
     def ridge_filter(self, alpha):
         return self.s2 / (self.s2 + alpha)
 
-    def ridge_coef(self, alpha, columns=slice(None)):
-        """``V diag(s / (s^2 + alpha)) Q`` of some targets, shape (n_features, n_columns)."""
-        return self.Vt.T @ ((self.s / (self.s2 + alpha))[:, None] * self.Q[:, columns])
+    def ridge_coef(self, alpha):
+        """``V diag(s / (s^2 + alpha)) Q``, shape (n_features, n_targets)."""
+        return self.Vt.T @ ((self.s / (self.s2 + alpha))[:, None] * self.Q)
 
-    def ridge(self, alphas=None, *, alpha_per_target=False):
-        """The ridge with the lowest LOO error among ``alphas``; see :func:`ridge_loo`."""
+    def ridge(self, alphas=None):
+        """The ridge regression whose alpha has the lowest exact LOO error over all targets.
+
+        The LOO residuals of every alpha come from this one SVD (see the
+        module docstring): per alpha, about ``n_samples * rank * min(rank,
+        n_targets)`` operations.
+
+        Parameters
+        ----------
+        alphas : array-like of shape (n_alphas,), default=None
+            Positive penalties to try; None is :data:`DEFAULT_ALPHAS`.
+
+        Returns
+        -------
+        fit : RidgeFit
+            Coefficients at the chosen alpha, the alphas and their LOO errors.
+
+        See Also
+        --------
+        sklearn.linear_model.RidgeCV : The same LOO choice, on scikit-learn's side.
+        """
         alphas = _check_alphas(alphas)
-        n_targets = self.Q.shape[1]
-        if alpha_per_target:
-            loo_mse = np.stack([self.loo_mse_per_target(self.ridge_filter(a)) for a in alphas])
-            best = np.argmin(loo_mse, axis=0)
-            alpha = alphas[best]
-            coef = np.empty((self.Vt.shape[1], n_targets))
-            leverage = np.empty((self.n_samples, n_targets))
-            for index in np.unique(best):
-                columns = best == index
-                coef[:, columns] = self.ridge_coef(alphas[index], columns)
-                leverage[:, columns] = self.leverage(self.ridge_filter(alphas[index]))[:, None]
-        else:
-            loo_mse = np.array([self.loo_mse(self.ridge_filter(a)) for a in alphas])
-            alpha = float(alphas[int(np.argmin(loo_mse))])
-            coef = self.ridge_coef(alpha)
-            leverage = self.leverage(self.ridge_filter(alpha))[:, None]
+        loo_mse = np.array([self.loo_mse(self.ridge_filter(a)) for a in alphas])
+        alpha = float(alphas[int(np.argmin(loo_mse))])
+        coef = self.ridge_coef(alpha)
+        leverage = self.leverage(self.ridge_filter(alpha))[:, None]
         return RidgeFit(
             coef=coef,
             intercept=self.y_mean - self.x_mean @ coef,
@@ -237,7 +241,19 @@ class CenteredSVD:
         return np.nan_to_num(loo_mse, nan=np.inf)
 
     def pcr_rank(self):
-        """The number of principal axes (0 .. rank) whose PCR has the lowest LOO error."""
+        """The number of principal axes (0 .. rank) whose PCR has the lowest LOO error.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_dgex._ridge import CenteredSVD
+        >>> rng = np.random.default_rng(0)
+        >>> Z = rng.normal(size=(200, 3))  # three programs ...
+        >>> X = Z @ rng.normal(size=(3, 30)) + 0.3 * rng.normal(size=(200, 30))
+        >>> Y = Z @ rng.normal(size=(3, 20)) + 0.3 * rng.normal(size=(200, 20))
+        >>> CenteredSVD(X, Y).pcr_rank()  # ... read out by 30 inputs and 20 targets
+        3
+        """
         return int(np.argmin(self.pcr_loo_mse()))
 
 
@@ -289,125 +305,6 @@ def _check_data(X, Y):
     if len(X) < 3:
         raise ValueError(f"leave-one-out needs at least 3 samples; got {len(X)}.")
     return X, Y
-
-
-def ridge_fit(X, Y, alpha):
-    """Closed-form ridge regression with an unpenalised intercept.
-
-    Minimises ``|Y - X W - 1 b^T|^2 + alpha |W|^2`` for every target, as
-    ``sklearn.linear_model.Ridge(alpha)`` does, through one SVD.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Inputs.
-    Y : array-like of shape (n_samples, n_targets)
-        Targets.
-    alpha : float
-        Penalty (positive).
-
-    Returns
-    -------
-    fit : RidgeFit
-        ``loo_mse`` holds the LOO error of ``alpha`` (shape (1,)).
-
-    See Also
-    --------
-    ridge_loo : Choose alpha by leave-one-out.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_dgex._ridge import ridge_fit
-    >>> X = np.arange(12.0).reshape(6, 2) ** 0.5
-    >>> Y = X @ [[1.0], [2.0]] + 3.0
-    >>> fit = ridge_fit(X, Y, alpha=1e-9)
-    >>> np.round(fit.coef.ravel(), 3), np.round(fit.intercept, 3)
-    (array([1., 2.]), array([3.]))
-    """
-    return ridge_loo(X, Y, alphas=[alpha])
-
-
-def ridge_loo(X, Y, alphas=None, *, alpha_per_target=False):
-    """Ridge regression whose alpha minimises the exact leave-one-out error.
-
-    The LOO residuals of every alpha come from one thin SVD of the centred
-    ``X`` (see the module docstring), so the cost is one SVD plus, per
-    alpha, about ``n_samples * rank * min(rank, n_targets)`` operations.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Inputs; the default ``alphas`` suit standardised columns.
-    Y : array-like of shape (n_samples, n_targets)
-        Targets.
-    alphas : array-like of shape (n_alphas,), default=None
-        Positive penalties to try; None is :data:`DEFAULT_ALPHAS`.
-    alpha_per_target : bool, default=False
-        Choose one alpha per target (each minimising its own LOO error)
-        rather than one shared alpha minimising the mean over targets.
-
-    Returns
-    -------
-    fit : RidgeFit
-        Coefficients at the chosen alpha(s), the alphas and their LOO errors.
-
-    Raises
-    ------
-    ValueError
-        If the shapes disagree, there are fewer than 3 samples, or an alpha
-        is not positive.
-
-    See Also
-    --------
-    sklearn.linear_model.RidgeCV : The same LOO choice, on scikit-learn's side.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_dgex._ridge import ridge_loo
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(40, 5))
-    >>> Y = X @ rng.normal(size=(5, 3)) + rng.normal(size=(40, 3))
-    >>> fit = ridge_loo(X, Y, alphas=[0.1, 1.0, 10.0, 100.0])
-    >>> fit.coef.shape, fit.loo_mse.shape, float(fit.alpha) in (0.1, 1.0, 10.0)
-    ((5, 3), (4,), True)
-    """
-    alphas = _check_alphas(alphas)
-    return CenteredSVD(X, Y).ridge(alphas, alpha_per_target=alpha_per_target)
-
-
-def pcr_loo_rank(X, Y):
-    """Number of principal axes of ``X`` that best predict ``Y`` linearly, by exact LOO.
-
-    Principal component regression on the first ``k`` axes, for every ``k``
-    from 0 (the mean) to the rank, scored by the leave-one-out mean squared
-    error over all targets in one pass (see :meth:`CenteredSVD.pcr_loo_mse`).
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Inputs.
-    Y : array-like of shape (n_samples, n_targets)
-        Targets.
-
-    Returns
-    -------
-    rank : int
-        The ``k`` with the lowest LOO error.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_dgex._ridge import pcr_loo_rank
-    >>> rng = np.random.default_rng(0)
-    >>> Z = rng.normal(size=(200, 3))  # three programs ...
-    >>> X = Z @ rng.normal(size=(3, 30)) + 0.3 * rng.normal(size=(200, 30))
-    >>> Y = Z @ rng.normal(size=(3, 20)) + 0.3 * rng.normal(size=(200, 20))
-    >>> pcr_loo_rank(X, Y)  # ... read out by 30 inputs and 20 targets
-    3
-    """
-    return CenteredSVD(X, Y).pcr_rank()
 
 
 def best_input_scaling_ridge(X, Y, column_scales, alphas=None):

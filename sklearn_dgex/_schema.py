@@ -103,6 +103,20 @@ def record(fields, required=None):
     return check_record
 
 
+def tagged(forms):
+    """A JSON object in one of several ``forms``, chosen by which of their tag keys it has."""
+
+    def check_tagged(value, where):
+        if not isinstance(value, dict):
+            _fail(where, "an object", value)
+        tags = [tag for tag in forms if tag in value]
+        if len(tags) != 1:
+            _fail(where, f"an object with one of the keys {list(forms)}", value)
+        forms[tags[0]](value, where)
+
+    return check_tagged
+
+
 SCALAR = _of_type("a number, boolean or string", int, float, str, allow_bool=True)
 
 
@@ -113,12 +127,19 @@ ARRAY = record({"__array__": STR})
 STRINGS = record({"__strings__": list_of(STR), "dtype": one_of("object", "str")})
 NET = record({"__net__": INT})
 HISTORY = list_of(record({"__dict__": dict_of(optional(NUMBER))}))
-#: Dataclasses a file may hold, by import path.
-DATACLASSES = ("sklearn_dgex._small_data.Settings",)
-DATACLASS = record(
+#: Tag of the fit's resolved settings (the "auto" values, the linear path...).
+SETTINGS_RECORD = "fit_settings.v1"
+#: Records (dataclasses) a file may hold, by the versioned tag that names them.
+RECORDS = (SETTINGS_RECORD,)
+#: Format version 1 named them by Python import path instead; its files still load.
+V1_DATACLASS_TAGS = {"sklearn_dgex._small_data.Settings": SETTINGS_RECORD}
+RECORD_FIELDS = record({"__dict__": dict_of(optional(SCALAR))})
+RECORD = tagged(
     {
-        "__dataclass__": one_of(*DATACLASSES),
-        "fields": record({"__dict__": dict_of(optional(SCALAR))}),
+        "__record__": record({"__record__": one_of(*RECORDS), "fields": RECORD_FIELDS}),
+        "__dataclass__": record(
+            {"__dataclass__": one_of(*V1_DATACLASS_TAGS), "fields": RECORD_FIELDS}
+        ),
     }
 )
 COUNT = INT
@@ -130,7 +151,7 @@ ATTRIBUTES = {
     "target_names_in_": STRINGS,
     "n_outputs_": INT,
     "_target_is_1d": BOOL,
-    "_settings": DATACLASS,
+    "_settings": RECORD,
     "input_mean_": ARRAY,
     "input_scale_": ARRAY,
     "target_mean_": ARRAY,

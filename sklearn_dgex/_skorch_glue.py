@@ -371,6 +371,9 @@ class InMemoryNet(NeuralNetRegressor):
         self.compile_module = compile_module
         self.shuffle_seed = shuffle_seed
 
+    # _default_callbacks and _set_training are private in skorch, which has no
+    # public hook for either: pyproject.toml caps skorch's version, and
+    # tests/test_skorch_hooks.py checks that they are still what this net expects.
     @property
     def _default_callbacks(self):
         # skorch's defaults read per-batch history entries, which this net does
@@ -429,8 +432,9 @@ class InMemoryNet(NeuralNetRegressor):
     def train_step(self, batch, **fit_params):
         # skorch's train_step passes a closure and a step accumulator to
         # optimizer.step, which only optimizers that re-evaluate the loss (LBFGS)
-        # need; none of ours does. The same steps, without that per-batch cost.
-        self._zero_grad_optimizer()
+        # need; none of ours does. The same steps, without that per-batch cost,
+        # on the net's one optimizer.
+        self.optimizer_.zero_grad()
         with self._matmul_precision():
             step = self.train_step_single(batch, **fit_params)
         self.notify(
@@ -439,7 +443,7 @@ class InMemoryNet(NeuralNetRegressor):
             batch=batch,
             training=True,
         )
-        self._step_optimizer(None)
+        self.optimizer_.step()
         return step
 
     def infer(self, x, **fit_params):
@@ -495,17 +499,6 @@ class InMemoryNet(NeuralNetRegressor):
             seconds = time.perf_counter() - started
             self.history.record("train_time", seconds)
             self.history.record("samples_per_s", n_rows / seconds if seconds > 0 else math.inf)
-
-
-class HoldOut:
-    """``train_split`` that returns a fixed validation set (picklable)."""
-
-    def __init__(self, X_valid, y_valid):
-        self.X_valid = X_valid
-        self.y_valid = y_valid
-
-    def __call__(self, dataset, y=None, **fit_params):
-        return dataset, TensorData(self.X_valid, self.y_valid)
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,11 @@
   attributes that are not tensors (scaling statistics are tensors; feature
   and target names, ``n_features_in_``, ``history_`` and the like are JSON), a
   description of each network (its module's keyword arguments, history and
-  shuffling seed) and the SHA-256 of the tensor payload;
+  shuffling seed) and the SHA-256 of the tensor payload. It names no
+  Python module: networks and their wrappers are named by their public class
+  names in :mod:`sklearn_dgex.nn`, records such as the fit's settings by a
+  versioned tag (``"fit_settings.v1"``), so that the package's private
+  modules may move without breaking saved models;
 - ``tensors.safetensors``: every array and network weight, in the
   ``safetensors`` format (raw little-endian numbers behind a JSON header).
 
@@ -29,15 +33,12 @@ model trained on a GPU and unpickled on a CPU-only machine, but loading a
 pickle runs code from the file: use it only for files you trust.
 """
 
-import contextlib
 import dataclasses
 import errno
 import hashlib
-import importlib
 import inspect
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -45,28 +46,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import _schema
+from . import _registry, _schema
+from ._files import json_default, write_atomically
+from ._target_blocks import split_sizes
+from .nn import LinearShortcut
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
 
 #: Name written into, and required from, every file.
 FORMAT_NAME = "sklearn-dgex-estimator"
 #: Version of the layout of the file; :func:`load` reads this version and older ones.
-FORMAT_VERSION = 1
+#: Version 1 named the fit's settings by their Python import path; version 2 by a tag.
+FORMAT_VERSION = 2
 
 _CONFIG = "config.json"
 _TENSORS = "tensors.safetensors"
 _MAX_CONFIG_BYTES = 256 * 2**20
 # Module wrappers that an estimator puts around the network its parameters
-# describe, by class name: (module path, attributes passed back to the constructor).
-_WRAPPERS = {"LinearShortcut": ("sklearn_dgex.nn.shortcut", ("n_in", "n_out", "trainable"))}
+# describe, by public class name: (class, attributes passed back to the constructor).
+_WRAPPERS = {"LinearShortcut": (LinearShortcut, ("n_in", "n_out", "trainable"))}
 
 
-def _estimator_classes():
-    from ._dgex import DGEXRegressor
-    from ._mlp import FlexibleMLPRegressor
+def _record_types():
+    """Dataclasses a file may hold, by the tag that names them in the file.
 
-    return {cls.__name__: cls for cls in (DGEXRegressor, FlexibleMLPRegressor)}
+    A tag names what a record means, never where its class lives. A new or
+    removed field is a new tag (``.v2``), read beside the old one.
+    """
+    from ._small_data import Settings
+
+    return {_schema.SETTINGS_RECORD: Settings}
 
 
 def _safetensors():
@@ -119,12 +128,10 @@ class _Encoder:
         if isinstance(value, dict) and all(isinstance(key, str) for key in value):
             return {"__dict__": {k: self.encode(v, f"{where}[{k!r}]") for k, v in value.items()}}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            cls = type(value)
-            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-            return {
-                "__dataclass__": f"{cls.__module__}.{cls.__qualname__}",
-                "fields": self.encode(fields, where),
-            }
+            tags = {cls: tag for tag, cls in _record_types().items()}
+            if type(value) in tags:
+                fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+                return {"__record__": tags[type(value)], "fields": self.encode(fields, where)}
         raise TypeError(
             f"cannot save {where} (of type {type(value).__name__}) in the safe format; "
             "pickle or joblib can store it, for files you trust."
@@ -144,9 +151,10 @@ class _Encoder:
 
 
 class _Decoder:
-    def __init__(self, tensors, nets=None):
+    def __init__(self, tensors, nets=None, format_version=FORMAT_VERSION):
         self.tensors = tensors
         self.nets = nets
+        self.format_version = format_version
 
     def decode(self, value):
         if value is None or isinstance(value, (bool, str, int, float)):
@@ -169,8 +177,11 @@ class _Decoder:
             if self.nets is None:
                 raise _corrupt("a network reference where none is expected")
             return self.nets[_expect_index(value["__net__"], len(self.nets))]
-        if set(value) == {"__dataclass__", "fields"}:
-            return _dataclass(value["__dataclass__"], self.decode(value["fields"]))
+        if set(value) == {"__record__", "fields"}:
+            return _record(value["__record__"], self.decode(value["fields"]))
+        if set(value) == {"__dataclass__", "fields"} and self.format_version == 1:
+            tag = _schema.V1_DATACLASS_TAGS.get(value["__dataclass__"])
+            return _record(tag or value["__dataclass__"], self.decode(value["fields"]))
         raise _corrupt(f"unknown JSON tag(s) {sorted(value)}")
 
     def _tensor(self, key):
@@ -179,18 +190,15 @@ class _Decoder:
         return self.tensors[key]
 
 
-def _dataclass(path, fields):
-    """An instance of a dataclass the schema lists (never any other class)."""
-    if path not in _schema.DATACLASSES:
-        raise _corrupt(f"{path!r} is not a dataclass a model file may hold")
-    module_name, _, name = str(path).rpartition(".")
-    cls = getattr(importlib.import_module(module_name), name, None)
-    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        raise _corrupt(f"{path!r} is not a dataclass of sklearn_dgex")
+def _record(tag, fields):
+    """An instance of the dataclass that ``tag`` names (never any other class)."""
+    cls = _record_types().get(tag)
+    if cls is None:
+        raise _corrupt(f"{tag!r} is not a record a model file may hold")
     fields = _expect_dict(fields)
     names = {field.name for field in dataclasses.fields(cls)}
     if set(fields) != names:
-        raise _corrupt(f"{path!r} has the fields {sorted(names)}, not {sorted(fields)[:8]}")
+        raise _corrupt(f"{tag!r} has the fields {sorted(names)}, not {sorted(fields)[:8]}")
     return cls(**fields)
 
 
@@ -229,7 +237,7 @@ def _jsonable(value):
 def _module_wrappers(net):
     """The wrappers around the module that ``net``'s parameters describe, outermost first."""
     wrappers, module = [], net.module_
-    while type(module).__name__ in _WRAPPERS and type(module) is not net.module:
+    while type(module) is not net.module and _is_wrapper(module):
         _, attributes = _WRAPPERS[type(module).__name__]
         spec = {"class": type(module).__name__}
         spec.update({name: getattr(module, name) for name in attributes})
@@ -243,6 +251,10 @@ def _module_wrappers(net):
     return wrappers
 
 
+def _is_wrapper(module):
+    return _WRAPPERS.get(type(module).__name__, (None,))[0] is type(module)
+
+
 def _net_config(net, encoder, index):
     wrappers = _module_wrappers(net)
     state = net.module_.state_dict()
@@ -254,15 +266,9 @@ def _net_config(net, encoder, index):
         "module_kwargs": _jsonable(net.get_params_for("module")),
         "wrappers": wrappers,
         "shuffle_seed": net.shuffle_seed,
-        "history": json.loads(json.dumps(list(net.history), default=_history_default)),
+        "history": json.loads(json.dumps(list(net.history), default=json_default)),
         "tensors": sorted(state),
     }
-
-
-def _history_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"history value of type {type(value).__name__} cannot be saved")
 
 
 def _wrap(inner, spec, saved):
@@ -273,17 +279,16 @@ def _wrap(inner, spec, saved):
     every buffer is created with its saved shape; ``load_state_dict`` then sets
     all values exactly.
     """
-    module_path, attributes = _WRAPPERS.get(spec.get("class"), (None, None))
-    if module_path is None or set(spec) != {"class", *attributes}:
+    cls, attributes = _WRAPPERS.get(spec.get("class"), (None, None))
+    if cls is None or set(spec) != {"class", *attributes}:
         raise _corrupt(f"unknown module wrapper {spec!r}")
-    cls = getattr(importlib.import_module(module_path), spec["class"])
     keywords = inspect.signature(cls).parameters
     tensors = {name: saved[name] for name in keywords if name in saved and "." not in name}
     n_in, n_out, trainable = (spec[name] for name in attributes)
     return cls(inner, n_in, n_out, trainable=trainable, **tensors)
 
 
-def _rebuild_net(estimator, config, tensors, index, device):
+def _rebuild_net(estimator, new_net, config, tensors, index, device):
     from skorch.history import History
 
     from ._skorch_glue import seeded_torch
@@ -296,8 +301,8 @@ def _rebuild_net(estimator, config, tensors, index, device):
             f"network {index} maps {n_in!r} inputs to {n_out!r} outputs; the model has "
             f"{estimator.n_features_in_} features and {estimator.n_outputs_} targets"
         )
-    net = estimator._new_net(
-        kwargs.get("n_in"), kwargs.get("n_out"), config.get("shuffle_seed"), device
+    net = new_net(
+        estimator, kwargs.get("n_in"), kwargs.get("n_out"), config.get("shuffle_seed"), device
     )
     if net.module.__name__ != config.get("module"):
         raise _corrupt(
@@ -451,11 +456,11 @@ def save(estimator, path):
     """
     from sklearn.utils.validation import check_is_fitted
 
-    classes = _estimator_classes()
-    if type(estimator) not in classes.values():
+    entry = _registry.entry(type(estimator).__name__)
+    if entry is None or entry.cls is not type(estimator):
         raise TypeError(
-            f"save() stores {sorted(classes)}; got a {type(estimator).__name__}. Use pickle or "
-            "joblib for other objects."
+            f"save() stores sklearn_dgex's estimators ({', '.join(_registry.names())}); got a "
+            f"{type(estimator).__name__}. Use pickle or joblib for other objects."
         )
     check_is_fitted(estimator)
     params = estimator.get_params(deep=False)
@@ -486,18 +491,13 @@ def save(estimator, path):
 
 
 def _write_zip(path, config_bytes, payload):
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w") as archive:
+    def write(stream):
+        with zipfile.ZipFile(stream, "w") as archive:
             # Stored, not compressed: weights hardly compress and loading stays fast.
             archive.writestr(_CONFIG, config_bytes, compress_type=zipfile.ZIP_STORED)
             archive.writestr(_TENSORS, payload, compress_type=zipfile.ZIP_STORED)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
+
+    return write_atomically(path, write)
 
 
 def _read_zip(path):
@@ -608,11 +608,12 @@ def _resolve_load_device(saved_device, device):
 
 
 def _make_estimator(config):
-    classes = _estimator_classes()
+    """The estimator the file names, with its parameters, and its registry entry."""
     name = config.get("estimator")
-    if name not in classes:
-        raise _corrupt(f"the estimator class {name!r} is not one of {sorted(classes)}")
-    cls = classes[name]
+    entry = _registry.entry(name)
+    if entry is None:
+        raise _corrupt(f"the estimator class {name!r} is not one of sklearn_dgex's estimators")
+    cls = entry.cls
     decoder = _Decoder({})
     params = {k: decoder.decode(v) for k, v in _expect_dict(config.get("params")).items()}
     known = cls().get_params(deep=False)
@@ -621,7 +622,7 @@ def _make_estimator(config):
         raise _corrupt(f"parameters {unknown} are unknown to this version of {name}")
     estimator = cls(**params)
     estimator._validate_params()  # a file's parameters are checked as fit checks them
-    return estimator
+    return estimator, entry
 
 
 def load(path, *, device=None):
@@ -679,9 +680,9 @@ def load(path, *, device=None):
     config = _parse_config(path, config_bytes)
     try:
         tensors = _read_tensors(path, config, payload)
-        estimator = _make_estimator(config)
+        estimator, entry = _make_estimator(config)
         target = _resolve_load_device(estimator.device, device)
-        _restore_fitted_state(estimator, config, tensors, target)
+        _restore_fitted_state(estimator, entry.new_net, config, tensors, target)
     except _MALFORMED as exc:
         raise ValueError(
             f"{os.fspath(path)!r} does not describe a valid model: "
@@ -690,14 +691,15 @@ def load(path, *, device=None):
     return estimator
 
 
-def _restore_fitted_state(estimator, config, tensors, device):
+def _restore_fitted_state(estimator, new_net, config, tensors, device):
     attributes = _expect_dict(config.get("attributes"))
     nets_config = config.get("nets")
     if not isinstance(nets_config, list):
         raise _corrupt("'nets' must be a list")
     # Attributes first (the networks are built from the estimator's fitted settings),
     # then the networks, then the attributes that refer to them.
-    plain = _Decoder(tensors)
+    version = config["format_version"]
+    plain = _Decoder(tensors, format_version=version)
     pending = {}
     for name, value in attributes.items():
         if not isinstance(name, str) or not name.isidentifier():
@@ -707,10 +709,10 @@ def _restore_fitted_state(estimator, config, tensors, device):
         else:
             setattr(estimator, name, plain.decode(value))
     nets = [
-        _rebuild_net(estimator, _expect_dict(spec), tensors, index, device)
+        _rebuild_net(estimator, new_net, _expect_dict(spec), tensors, index, device)
         for index, spec in enumerate(nets_config)
     ]
-    with_nets = _Decoder(tensors, nets)
+    with_nets = _Decoder(tensors, nets, format_version=version)
     for name, value in pending.items():
         setattr(estimator, name, with_nets.decode(value))
     _check_fitted_state(estimator)
@@ -718,8 +720,6 @@ def _restore_fitted_state(estimator, config, tensors, device):
 
 def _check_fitted_state(estimator):
     """The decoded attributes make one consistent model (the schema checked their types)."""
-    from ._base import _split_sizes
-
     n_in, n_out = estimator.n_features_in_, estimator.n_outputs_
     if n_in < 1 or n_out < 1:
         raise _corrupt(f"n_features_in_={n_in} and n_outputs_={n_out} must be positive")
@@ -741,7 +741,7 @@ def _check_fitted_state(estimator):
         raise _corrupt("ensemble_[0] must be nets_")
     if hasattr(estimator, "net_") and (not nets or estimator.net_ is not nets[0]):
         raise _corrupt("net_ must be nets_[0]")
-    sizes = _split_sizes(n_out, estimator.n_target_splits)
+    sizes = split_sizes(n_out, estimator.n_target_splits)
     for member in members:
         if [net.get_params_for("module")["n_out"] for net in member] != sizes:
             raise _corrupt(f"the networks of each member must predict {sizes} targets")

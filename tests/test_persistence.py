@@ -157,6 +157,15 @@ def test_the_file_holds_json_and_safetensors(fitted, saved):
     assert len(config["nets"]) == 1 and config["nets"][0]["module"] == "DGEXNet"
 
 
+def test_the_file_names_no_python_module(saved):
+    # Private modules may move: a saved model refers to public class names and tags only.
+    with zipfile.ZipFile(saved) as archive:
+        text = archive.read("config.json").decode()
+    assert "sklearn_dgex." not in text and "torch." not in text
+    config = json.loads(text)
+    assert config["attributes"]["_settings"]["__record__"] == "fit_settings.v1"
+
+
 def test_save_function_and_method_agree(fitted, data, tmp_path):
     X, _ = data
     path = save(fitted, str(tmp_path / "function.dgex"))
@@ -181,6 +190,12 @@ def test_save_refuses_what_it_cannot_store(data, tmp_path):
         tiny_mlp().save(tmp_path / "x.dgex")
     with pytest.raises(TypeError, match=r"save\(\) stores .*got a Ridge"):
         save(Ridge().fit(*data), tmp_path / "x.dgex")
+
+    class MyRegressor(FlexibleMLPRegressor):  # a user's subclass: load() could not rebuild it
+        pass
+
+    with pytest.raises(TypeError, match=r"save\(\) stores .*got a MyRegressor"):
+        save(MyRegressor(hidden_layer_sizes=(4,), **FAST).fit(*data), tmp_path / "x.dgex")
     model = tiny_mlp().fit(*data)
     model.custom_ = object()
     with pytest.raises(TypeError, match="cannot save custom_ \\(of type object\\)"):
@@ -269,7 +284,10 @@ def _set_param(name, value):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (_set("format_version", 99), r"format version 99.*reads format version 1.*Upgrade"),
+        (
+            _set("format_version", 99),
+            rf"format version 99.*reads format version {FORMAT_VERSION}.*Upgrade",
+        ),
         (_set("format_version", "1"), r"invalid format version '1'"),
         (_set("format", "something-else"), r"not a sklearn-dgex model file \(format name\)"),
         (_set("estimator", "os.system"), r"class 'os.system' is not one of"),
@@ -319,14 +337,25 @@ def _set_attribute(name, value):
         (_set_attribute("history_", _nested(40)), r"nests deeper than 32 levels"),
         (
             _set_attribute(
-                "_settings",
-                {"__dataclass__": "sklearn_dgex._small_data.Settings", "fields": {"__dict__": {}}},
+                "_settings", {"__record__": "fit_settings.v1", "fields": {"__dict__": {}}}
             ),
-            r"Settings' has the fields",
+            r"'fit_settings.v1' has the fields",
+        ),
+        (
+            _set_attribute("_settings", {"__record__": "sklearn_dgex.x.Y", "fields": {}}),
+            r"\['__record__'\] must be one of",
         ),
         (
             _set_attribute("_settings", {"__dataclass__": "sklearn_dgex.x.Y", "fields": {}}),
             r"\['__dataclass__'\] must be one of",
+        ),
+        (
+            # Format version 1 named the settings by import path; version 2 files may not.
+            _set_attribute(
+                "_settings",
+                {"__dataclass__": "sklearn_dgex._small_data.Settings", "fields": {"__dict__": {}}},
+            ),
+            r"unknown JSON tag\(s\) \['__dataclass__', 'fields'\]",
         ),
     ],
 )

@@ -292,8 +292,6 @@ def test_shortcut_argument_errors():
         LinearShortcut(torch.nn.Identity(), 4, 4)
     with pytest.raises(ValueError, match="input_basis"):
         LinearShortcut(FlexibleMLP(4, 2), 4, 2, input_basis=torch.zeros(3, 2))
-    with pytest.raises(ValueError, match="start"):
-        LinearShortcut(FlexibleMLP(4, 2), 4, 2, start="ones")
 
 
 # ----------------------------------------------------------------------------

@@ -81,12 +81,6 @@ class LinearShortcut(nn.Module):
         ``x``. A fixed buffer.
     input_gains : array-like of shape (k,), default=None
         Gains of the directions of ``input_basis``; ones when None.
-    start : {"zero_output", "gate"}, default="zero_output"
-        How ``inner``'s contribution starts at zero: its output layer starts
-        at zero (see above), or a per-output factor ``gate`` that starts at
-        0 multiplies its output (``inner`` keeps its initialisation; one
-        parameter per output more). The estimators use "zero_output",
-        which learned faster in the measurements of the user guide.
 
     Attributes
     ----------
@@ -128,30 +122,21 @@ class LinearShortcut(nn.Module):
         trainable=False,
         input_basis=None,
         input_gains=None,
-        start="zero_output",
     ):
         super().__init__()
         n_in = check_int("n_in", n_in)
         n_out = check_int("n_out", n_out)
         self.n_in, self.n_out, self.trainable = n_in, n_out, bool(trainable)
-        if start not in ("gate", "zero_output"):
-            raise ValueError(f"start must be 'gate' or 'zero_output'; got {start!r}.")
-        self.start = start
         self.inner = inner
         last = output_linear(inner)
         factory = {"device": last.weight.device, "dtype": last.weight.dtype}
         weight = _as_tensor(weight, (n_in, n_out), "weight", **factory)
         bias = _as_tensor(bias, (n_out,), "bias", **factory)
-        if start == "gate":
-            self.gate = nn.Parameter(torch.zeros(n_out, **factory))
-            self.register_buffer("inner_offset", torch.zeros(n_out, **factory))
-        else:
-            self.gate = None
-            with torch.no_grad():
-                last.weight.zero_()
-                if last.bias is not None:
-                    last.bias.zero_()
-                self.register_buffer("inner_offset", self._constant_inner_output(**factory))
+        with torch.no_grad():
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()
+            self.register_buffer("inner_offset", self._constant_inner_output(**factory))
         bias = bias - self.inner_offset
         self.register_buffer("inner_scale", torch.ones((), **factory))
         if self.trainable:
@@ -224,8 +209,6 @@ class LinearShortcut(nn.Module):
 
     def forward(self, x):
         inner = self.inner(self.inner_inputs(x)) * self.inner_scale
-        if self.gate is not None:
-            inner = inner * self.gate
         return inner + torch.addmm(self.bias, x, self.weight)
 
     def extra_repr(self):
