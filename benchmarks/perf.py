@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex._device import resolve_device
 from sklearn_dgex._skorch_glue import BF16_CPU_FLAGS, cpu_flags
 from sklearn_dgex.nn import DGEXNet, FlexibleMLP, TowerLinear, dense_budget, solve_width
 from sklearn_dgex.nn.memory import estimate_training_memory, format_bytes
@@ -895,7 +896,7 @@ def parse_args(argv):
         default="small,representative,paper",
         help="comma-separated: small, representative, paper (CUDA only), smoke",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch and BLAS threads (default: torch's)"
     )
@@ -916,12 +917,6 @@ def parse_args(argv):
         "--predict-rows", type=int, default=None, help="rows for the predict check (0: skip)"
     )
     return parser.parse_args(argv)
-
-
-def resolve_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def shapes_to_run(names, quick):
@@ -951,7 +946,7 @@ def main(argv=None, stream=None):
 
 
 def run_all(args, argv, stream):
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     rounds = args.repeats or (1 if args.quick else 3)
     report = Report(stream)
     report.print("benchmarks/perf.py " + " ".join(sys.argv[1:] if argv is None else argv))

@@ -120,7 +120,7 @@ def build_parser():
     parser.add_argument(
         "--device",
         default="auto",
-        help="'auto', 'cpu', 'cuda' or 'cuda:N' for the networks "
+        help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' for the networks "
         "(default: %(default)s; auto picks CUDA when present)",
     )
     parser.add_argument(
@@ -278,23 +278,6 @@ def select_models(preset, pattern_text):
         selected.extend(spec for spec in matches if spec not in selected)
     # Preset order, so that the linear baselines (which set the threshold) come first.
     return [spec for spec in preset.models if spec in selected]
-
-
-def resolve_device(device, *, check_available=True):
-    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; checked up front.
-
-    ``check_available=False`` accepts a CUDA device that is not there (``--dry-run``
-    describes a GPU run on any machine).
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and check_available and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: torch sees no CUDA device; use 'cpu' or 'auto'")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"--device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return device
 
 
 def scaled_preset(preset, device):
@@ -819,6 +802,9 @@ def main(argv=None):
     log = _quiet_log if args.quiet else _log
     try:
         if args.scheduler == "local":  # on a cluster each worker resolves its own device
+            from sklearn_dgex._device import resolve_device  # imports torch: not for --list
+
+            # --dry-run describes a GPU run on any machine.
             args.device = resolve_device(args.device, check_available=not args.dry_run)
         preset = scaled_preset(get_preset(args.preset), args.device)
         if args.threshold_rmse is not None:

@@ -26,6 +26,7 @@ from skorch.callbacks import GradientNormClipping
 from . import _callbacks, _reliability, persistence
 from . import _skorch_glue as glue
 from . import _small_data as small_data
+from ._device import resolve_device
 from .distributed import trial_scope
 from .metrics import epochs_to_threshold as _epochs_to_threshold
 from .nn.shortcut import LinearShortcut
@@ -203,8 +204,10 @@ checkpoint_dir : str, path or None, default={checkpoint_dir!r}
 checkpoint_every : int, default={checkpoint_every!r}
     Epochs between checkpoints when ``checkpoint_dir`` is set.
 
-device : {{"auto", "cpu", "cuda"}} or "cuda:N", default={device!r}
-    Where to train and predict; "auto" is "cuda" when torch sees a GPU.
+device : {{"auto", "cpu", "cuda", "mps"}} or "cuda:N", default={device!r}
+    Where to train and predict; "auto" is the current CUDA device ("cuda:0"
+    unless ``torch.cuda.set_device`` chose another) when torch sees a GPU,
+    else "cpu". A device this machine lacks is an error.
 
 n_threads : int or "auto", default={n_threads!r}
     Torch CPU threads while fitting and predicting; the caller's own
@@ -290,7 +293,7 @@ n_threads_ : int
     ``predict``.
 
 device_ : str
-    The torch device of the fit ("cpu", "cuda", ...).
+    The torch device of the fit ("cpu", "cuda:0", ...).
 
 history_ : list of dict
     One row per epoch: ``epoch`` (1-based), ``train_loss``, ``lr``,
@@ -523,7 +526,7 @@ default=None
         self._settings = self._resolve_settings(X.shape, warm)
         self._check_all_hyperparameters(X.shape[1], Y.shape[1])
         self._settings = self._with_threads(self._settings, X.shape[1], Y.shape[1])
-        device = glue.resolve_device(self.device)
+        device = resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
         if warm:
             _reliability.check_warm_start(self, X.shape[1], Y.shape[1], device)

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 
 from . import _callbacks
 from . import _skorch_glue as glue
+from ._device import resolve_device
 from .nn import memory
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -349,7 +350,7 @@ def refuse_if_too_large(estimator, n_samples, n_in, n_out):
     what fits by a thin margin may still run out, and is then explained by
     :func:`explain_out_of_memory`.
     """
-    device = glue.resolve_device(estimator.device)
+    device = resolve_device(estimator.device)
     batch_size = _resolved(estimator, "batch_size")
     check_batch_norm_batches(estimator, n_samples, batch_size)  # the estimate runs a batch
     module = _first_network_on_meta(estimator, n_in, n_out)
@@ -377,7 +378,7 @@ def explain_out_of_memory(estimator, exc, y):
     """A :class:`TrainingOutOfMemoryError` for ``exc`` with the estimate and advice."""
     batch_size = _resolved(estimator, "batch_size")
     try:
-        device = glue.resolve_device(estimator.device)
+        device = resolve_device(estimator.device)
         n_in = estimator.n_features_in_
         n_samples, n_out = (*np.shape(y), 1)[:2]
         module = _first_network_on_meta(estimator, n_in, n_out)

@@ -32,6 +32,8 @@ from numbers import Integral, Real
 
 import joblib
 
+from . import _device
+
 __all__ = [
     "free_gpu_memory",
     "resolve_device",
@@ -348,8 +350,6 @@ def _make_ray_backend(ray_remote_args):
 
 # -- what a trial does on its worker -------------------------------------------------
 
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
 
 def resolve_device(device="auto"):
     """Return the torch device a trial should train on, as a string.
@@ -360,13 +360,14 @@ def resolve_device(device="auto"):
     lists only the GPUs it assigned), so "the worker's own GPU" is visible
     device 0, or the device selected with ``torch.cuda.set_device``. Call this
     in ``fit``, on the worker, never in ``__init__`` or on the client, whose
-    devices may differ.
+    devices may differ. The estimators resolve their ``device`` by the same
+    rule.
 
     Parameters
     ----------
     device : str, default="auto"
         ``"auto"``, ``"cpu"``, ``"mps"``, ``"cuda"`` or ``"cuda:N"``. Anything
-        but ``"auto"`` is returned unchanged.
+        but ``"auto"`` is returned unchanged when this machine has it.
 
     Returns
     -------
@@ -376,7 +377,8 @@ def resolve_device(device="auto"):
     Raises
     ------
     ValueError
-        If ``device`` is not one of the forms above.
+        If ``device`` is not one of the forms above, or names a CUDA or MPS
+        device that torch does not see on this worker.
 
     See Also
     --------
@@ -390,19 +392,7 @@ def resolve_device(device="auto"):
     >>> resolve_device("auto") in {"cpu", "cuda:0"}
     True
     """
-    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
-        raise ValueError(
-            f'device must be "auto", "cpu", "mps", "cuda" or "cuda:N"; got {device!r}.'
-        )
-    if device != "auto":
-        return device
-    import torch
-
-    if not torch.cuda.is_available():
-        return "cpu"
-    # current_device() would initialise CUDA; before that it is 0 by definition.
-    index = torch.cuda.current_device() if torch.cuda.is_initialized() else 0
-    return f"cuda:{index}"
+    return _device.resolve_device(device)
 
 
 def worker_torch_threads(n_threads=None):

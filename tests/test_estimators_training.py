@@ -402,7 +402,7 @@ def test_dense_ignores_towers():
     ("params", "message"),
     [
         (dict(activation="swish"), "Unknown activation 'swish'"),
-        (dict(device="gpu"), "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        (dict(device="gpu"), "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
         (dict(arch="c", width=1), "width"),
     ],
 )
