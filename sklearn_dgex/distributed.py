@@ -23,7 +23,6 @@ dask-cuda, Ray) and pitfalls.
 
 import contextlib
 import gc
-import importlib
 import logging
 import math
 import re
@@ -33,6 +32,7 @@ from numbers import Integral, Real
 import joblib
 
 from . import _device
+from ._optional import import_optional
 
 __all__ = [
     "free_gpu_memory",
@@ -81,13 +81,6 @@ def _parse_scheduler(scheduler):
 def _is_dask_client(obj):
     distributed = sys.modules.get("distributed")
     return distributed is not None and isinstance(obj, distributed.Client)
-
-
-def _import_optional(module, extra_hint):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(f"{module} is needed for this scheduler: {extra_hint}") from exc
 
 
 def _check_gpus_per_trial(gpus_per_trial):
@@ -217,8 +210,8 @@ def sweep_backend(scheduler="local", *, gpus_per_trial=0, n_jobs=None, wait_for_
 
 @contextlib.contextmanager
 def _dask_backend(target, gpus_per_trial, n_jobs, wait_for_workers_timeout):
-    distributed = _import_optional(
-        "distributed", 'pip install "sklearn-dgex[distributed]" (dask[distributed]).'
+    distributed = import_optional(
+        "distributed", "The Dask scheduler", install="'dask[distributed]'", extra="distributed"
     )
     with contextlib.ExitStack() as stack:
         if target is None:
@@ -280,7 +273,7 @@ def _free_gpu_memory_on_workers(client):
 
 @contextlib.contextmanager
 def _ray_backend(target, gpus_per_trial, n_jobs):
-    ray = _import_optional("ray", "pip install ray (see the 'Sweeps on a cluster' page).")
+    ray = import_optional("ray", "The Ray scheduler")
     with contextlib.ExitStack() as stack:
         if not ray.is_initialized():
             # address=None: RAY_ADDRESS if set, else a new local instance.
