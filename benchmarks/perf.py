@@ -36,11 +36,11 @@ import copy
 import dataclasses
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import threadpoolctl
@@ -48,6 +48,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable, so ``benchmarks`` is a package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._machine import load_average, machine_description
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
 from sklearn_dgex._device import resolve_device
 from sklearn_dgex._skorch_glue import BF16_CPU_FLAGS, cpu_flags
@@ -116,35 +121,20 @@ SMOKE_SHAPE = Shape("smoke", 20, 30, (16, 16), batch_size=16, n_rows=64, epochs=
 # ----------------------------------------------------------------------------
 # The machine
 # ----------------------------------------------------------------------------
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def bf16_instructions():
     """The CPU's bf16 matmul instruction sets, e.g. ``["amx_bf16", "avx512_bf16"]``."""
     return sorted((cpu_flags() or set()) & set(BF16_CPU_FLAGS))
 
 
 def machine_report(device):
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     lines = [
         f"date        {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"cpu         {cpu_model()}, {os.cpu_count()} logical cores, "
-        f"torch threads {torch.get_num_threads()}, "
-        f"capability {torch.backends.cpu.get_cpu_capability()}",
+        f"machine     {machine_description(str(device))}",
+        f"cpu         capability {torch.backends.cpu.get_cpu_capability()}",
         f"bf16 insns  {', '.join(bf16_instructions()) or 'none (no avx512_bf16 / amx_bf16)'}",
-        f"software    torch {torch.__version__}, python {platform.python_version()}",
         f"load avg    {load:.2f} (1 min)",
     ]
-    if device.type == "cuda":
-        lines.append(f"gpu         {torch.cuda.get_device_name(device)}")
     if load > (os.cpu_count() or 1):
         lines.append(
             "WARNING     the load average exceeds the cores: other processes compete; "

@@ -25,8 +25,6 @@ Ctrl-C stops the model in training and writes the results of those that finished
 import argparse
 import datetime
 import fnmatch
-import os
-import platform
 import shlex
 import signal
 import sys
@@ -41,6 +39,7 @@ if __package__ in (None, ""):
 
 from benchmarks import report
 from benchmarks._data import synthetic_data, user_data
+from benchmarks._machine import machine_description
 from benchmarks._models import fit_and_evaluate, ridge_reference_rmse
 from benchmarks.presets import DEFAULT_PRESET, NETWORK_PROTOCOL, PRESETS, get_preset
 
@@ -535,25 +534,6 @@ def add_genes_beating_linear(results):
 
 
 # ---------------------------------------------------------------------------- outputs
-
-
-def machine_description(device):
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [
-                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
-            ]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    text = f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} CPU cores"
-    import torch
-
-    text += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    if device.startswith("cuda") and torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name(torch.device(device))}"
-    return text
 
 
 def run_meta(run, args, argv, specs):
