@@ -107,7 +107,8 @@ class Shape:
 SHAPES = {
     # Per-batch overhead dominates: a step is a few hundred microseconds.
     "small": Shape("small", 100, 200, (128, 128), batch_size=64, n_rows=4096, epochs=2),
-    # The issue's representative network: 942 -> 3 x 2,000 -> 4,759 at batch 256.
+    # The speed targets' representative network: the D-GEX tower study's inputs and
+    # outputs with three hidden layers of 2,000 (942 -> 3 x 2,000 -> 4,759), batch 256.
     "representative": Shape(
         "representative", 942, 4759, (2000, 2000, 2000), batch_size=256, n_rows=1024, epochs=2
     ),

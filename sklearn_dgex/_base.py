@@ -229,10 +229,10 @@ compile : bool, default={compile!r}
     Run the training forward passes through ``torch.compile`` of the
     network (the weights are shared; saved and pickled models are those of
     the plain network, and prediction does not use it; dropout is then
-    torch's own). The first epoch pays the compilation (2-8 s for a small
-    network on a CPU). Meant for GPUs, where fused element-wise kernels may
-    train faster; on one CPU thread it measured 0.88x to 1.05x the eager
-    epoch time at a small shape (``benchmarks/compile_speed.py``).
+    torch's own). The first epoch pays the compilation, seconds even for a
+    small network. Meant for GPUs, where fused element-wise kernels may
+    train faster; on a CPU it gains little (the user guide, "Performance",
+    has measurements).
 
 random_state : int, RandomState instance or None, default={random_state!r}
     Seeds weight initialisation, dropout, shuffling and the validation split.

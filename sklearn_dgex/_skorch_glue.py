@@ -19,9 +19,11 @@ network and change how skorch trains only by overriding single hooks of
   targets' original units, early stopping that restores the best weights, and
   the per-epoch progress line.
 
-Later work hooks in here: checkpoints are callbacks (``on_epoch_end``), fused or
-compiled optimizers belong to :func:`optimizer_spec`, and memory checks to
-:meth:`InMemoryNet.initialize_module`.
+Not here: the checkpoints are callbacks of :mod:`sklearn_dgex._callbacks`, and
+the memory check runs before any network is built
+(:func:`sklearn_dgex._reliability.refuse_if_too_large`). :func:`optimizer_spec`
+picks fused or multi-tensor optimizer steps; ``InMemoryNet._compiled_module``
+holds the network compiled for ``compile=True``.
 """
 
 import contextlib
