@@ -12,14 +12,19 @@ scale.
 """
 
 import argparse
-import os
-import platform
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import scipy.stats
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable, so ``benchmarks`` is a package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._machine import machine_description
 from sklearn_dgex.stats import bootstrap_ci
 
 
@@ -42,10 +47,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"numpy {np.__version__}, load average {os.getloadavg()[0]:.1f}"
-    )
+    print(f"# {machine_description(load=True)}")
     errors = np.random.default_rng(0).gamma(4.0, 0.03, size=args.n_samples)
     print(f"bootstrap_ci: {args.n_samples} samples x {args.n_boot} resamples, {args.statistic}")
     for n_jobs in args.n_jobs:

@@ -20,7 +20,6 @@ timings mean little on a machine that other jobs keep busy.
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._machine import machine_description
 
 TARGET_RATIO = 20.0
 RIDGE_GRID = np.logspace(-2, 7, 19)
@@ -115,8 +116,6 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    import torch
-
     from sklearn_dgex.datasets import make_expression
 
     X, Y = make_expression(
@@ -124,8 +123,7 @@ def main(argv=None):
     )
     print(
         f"default fits on {args.samples} x {args.landmarks} -> {args.targets}, "
-        f"{platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads by default)"
+        f"{machine_description()}"
     )
     worst = {}
     for repeat in range(args.repeats):

@@ -36,11 +36,11 @@ import copy
 import dataclasses
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import threadpoolctl
@@ -48,7 +48,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable, so ``benchmarks`` is a package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._machine import load_average, machine_description
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex._device import resolve_device
 from sklearn_dgex._skorch_glue import BF16_CPU_FLAGS, cpu_flags
 from sklearn_dgex.nn import DGEXNet, FlexibleMLP, TowerLinear, dense_budget, solve_width
 from sklearn_dgex.nn.memory import estimate_training_memory, format_bytes
@@ -101,7 +107,8 @@ class Shape:
 SHAPES = {
     # Per-batch overhead dominates: a step is a few hundred microseconds.
     "small": Shape("small", 100, 200, (128, 128), batch_size=64, n_rows=4096, epochs=2),
-    # The issue's representative network: 942 -> 3 x 2,000 -> 4,759 at batch 256.
+    # The speed targets' representative network: the D-GEX tower study's inputs and
+    # outputs with three hidden layers of 2,000 (942 -> 3 x 2,000 -> 4,759), batch 256.
     "representative": Shape(
         "representative", 942, 4759, (2000, 2000, 2000), batch_size=256, n_rows=1024, epochs=2
     ),
@@ -115,35 +122,20 @@ SMOKE_SHAPE = Shape("smoke", 20, 30, (16, 16), batch_size=16, n_rows=64, epochs=
 # ----------------------------------------------------------------------------
 # The machine
 # ----------------------------------------------------------------------------
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def bf16_instructions():
     """The CPU's bf16 matmul instruction sets, e.g. ``["amx_bf16", "avx512_bf16"]``."""
     return sorted((cpu_flags() or set()) & set(BF16_CPU_FLAGS))
 
 
 def machine_report(device):
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     lines = [
         f"date        {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"cpu         {cpu_model()}, {os.cpu_count()} logical cores, "
-        f"torch threads {torch.get_num_threads()}, "
-        f"capability {torch.backends.cpu.get_cpu_capability()}",
+        f"machine     {machine_description(str(device))}",
+        f"cpu         capability {torch.backends.cpu.get_cpu_capability()}",
         f"bf16 insns  {', '.join(bf16_instructions()) or 'none (no avx512_bf16 / amx_bf16)'}",
-        f"software    torch {torch.__version__}, python {platform.python_version()}",
         f"load avg    {load:.2f} (1 min)",
     ]
-    if device.type == "cuda":
-        lines.append(f"gpu         {torch.cuda.get_device_name(device)}")
     if load > (os.cpu_count() or 1):
         lines.append(
             "WARNING     the load average exceeds the cores: other processes compete; "
@@ -895,7 +887,7 @@ def parse_args(argv):
         default="small,representative,paper",
         help="comma-separated: small, representative, paper (CUDA only), smoke",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch and BLAS threads (default: torch's)"
     )
@@ -916,12 +908,6 @@ def parse_args(argv):
         "--predict-rows", type=int, default=None, help="rows for the predict check (0: skip)"
     )
     return parser.parse_args(argv)
-
-
-def resolve_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def shapes_to_run(names, quick):
@@ -951,7 +937,7 @@ def main(argv=None, stream=None):
 
 
 def run_all(args, argv, stream):
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     rounds = args.repeats or (1 if args.quick else 3)
     report = Report(stream)
     report.print("benchmarks/perf.py " + " ".join(sys.argv[1:] if argv is None else argv))

@@ -33,8 +33,6 @@ table is in ``docs/real_data.rst``.
 import argparse
 import datetime
 import json
-import os
-import platform
 import sys
 import warnings
 from pathlib import Path
@@ -45,6 +43,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import small_data
+from benchmarks._machine import machine_description
 
 SHARED_DATA = small_data.SHARED_DATA
 DATASETS = ("all", "pbmc", "bladderbatch")
@@ -163,10 +162,7 @@ def main(argv=None, prog="benchmarks/real_data.py"):
     models = small_data.selected_models(args.models)
     network_params = small_data.parse_settings(args.set)
     started = datetime.datetime.now().astimezone()
-    print(
-        f"real-data benchmark, {started:%Y-%m-%d %H:%M %Z}, {platform.platform()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
-    )
+    print(f"real-data benchmark, {started:%Y-%m-%d %H:%M %Z}, {machine_description(load=True)}")
     if args.data is not None:
         sources = {
             args.data.name: lambda: load_user_file(
@@ -194,7 +190,7 @@ def main(argv=None, prog="benchmarks/real_data.py"):
         record = {
             "command": " ".join(sys.argv),
             "started": started.isoformat(),
-            "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+            "machine": machine_description(),
             "args": vars(args),
             "rows": rows,
             "folds": raw,

@@ -25,8 +25,6 @@ Ctrl-C stops the model in training and writes the results of those that finished
 import argparse
 import datetime
 import fnmatch
-import os
-import platform
 import shlex
 import signal
 import sys
@@ -41,6 +39,7 @@ if __package__ in (None, ""):
 
 from benchmarks import report
 from benchmarks._data import synthetic_data, user_data
+from benchmarks._machine import machine_description
 from benchmarks._models import fit_and_evaluate, ridge_reference_rmse
 from benchmarks.presets import DEFAULT_PRESET, NETWORK_PROTOCOL, PRESETS, get_preset
 
@@ -120,7 +119,7 @@ def build_parser():
     parser.add_argument(
         "--device",
         default="auto",
-        help="'auto', 'cpu', 'cuda' or 'cuda:N' for the networks "
+        help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' for the networks "
         "(default: %(default)s; auto picks CUDA when present)",
     )
     parser.add_argument(
@@ -278,23 +277,6 @@ def select_models(preset, pattern_text):
         selected.extend(spec for spec in matches if spec not in selected)
     # Preset order, so that the linear baselines (which set the threshold) come first.
     return [spec for spec in preset.models if spec in selected]
-
-
-def resolve_device(device, *, check_available=True):
-    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; checked up front.
-
-    ``check_available=False`` accepts a CUDA device that is not there (``--dry-run``
-    describes a GPU run on any machine).
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and check_available and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: torch sees no CUDA device; use 'cpu' or 'auto'")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"--device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return device
 
 
 def scaled_preset(preset, device):
@@ -554,25 +536,6 @@ def add_genes_beating_linear(results):
 # ---------------------------------------------------------------------------- outputs
 
 
-def machine_description(device):
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [
-                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
-            ]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    text = f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} CPU cores"
-    import torch
-
-    text += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    if device.startswith("cuda") and torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name(torch.device(device))}"
-    return text
-
-
 def run_meta(run, args, argv, specs):
     return {
         "preset": run.preset.name,
@@ -819,6 +782,9 @@ def main(argv=None):
     log = _quiet_log if args.quiet else _log
     try:
         if args.scheduler == "local":  # on a cluster each worker resolves its own device
+            from sklearn_dgex._device import resolve_device  # imports torch: not for --list
+
+            # --dry-run describes a GPU run on any machine.
             args.device = resolve_device(args.device, check_available=not args.dry_run)
         preset = scaled_preset(get_preset(args.preset), args.device)
         if args.threshold_rmse is not None:

@@ -32,8 +32,6 @@ import argparse
 import datetime
 import fnmatch
 import json
-import os
-import platform
 import sys
 import time
 import warnings
@@ -44,6 +42,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._machine import machine_description
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 BLADDERBATCH = SHARED_DATA / "bladderbatch_hgu133a.npz"
@@ -352,10 +352,7 @@ def main(argv=None, prog="benchmarks/small_data.py"):
     models = selected_models(args.models)
     network_params = parse_settings(args.set)
     started = datetime.datetime.now().astimezone()
-    print(
-        f"small-data benchmark, {started:%Y-%m-%d %H:%M %Z}, {platform.platform()}, "
-        f"{os.cpu_count()} CPUs"
-    )
+    print(f"small-data benchmark, {started:%Y-%m-%d %H:%M %Z}, {machine_description()}")
     if network_params:
         print(f"network parameters: {network_params}")
     rows, raw = [], {}
@@ -386,7 +383,7 @@ def _write(out, rows, raw, args, started):
     record = {
         "command": " ".join(sys.argv),
         "started": started.isoformat(),
-        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "machine": machine_description(),
         "args": vars(args),
         "rows": rows,
         "folds": raw,

@@ -22,13 +22,18 @@ Usage::
 """
 
 import argparse
-import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable, so ``benchmarks`` is a package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._machine import machine_description
 from sklearn_dgex import DGEXRegressor
 from sklearn_dgex.distributed import sweep_backend, trial_scope
 
@@ -131,13 +136,7 @@ def main(argv=None):
         print(f"{where}: started in {start_s:.1f} s")
     else:
         where = scheduler
-    import torch
-
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, load average {load}; torch "
-        f"{torch.get_num_threads()} threads in this process; cluster: {where}"
-    )
+    print(f"{machine_description(load=True)}; cluster: {where}")
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
     print(
         "| workload | data (samples x landmarks x targets) | sequential, torch default threads "

@@ -24,14 +24,19 @@ Run ``python benchmarks/towers.py`` (under a minute on 2 CPU cores) or
 import argparse
 import datetime
 import math
-import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable, so ``benchmarks`` is a package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._machine import machine_description
 from sklearn_dgex.nn import DGEXNet, TowerLinear, count_parameters, dense_budget, solve_width
 
 
@@ -164,10 +169,8 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     command = sys.argv[1:] if argv is None else argv
     print(f"# python benchmarks/towers.py {' '.join(command)}".rstrip())
-    print(
-        f"# {datetime.date.today()}  torch {torch.__version__}  threads {torch.get_num_threads()}"
-        f"  {platform.processor() or platform.machine()}  batch {args.batch}  {args.clock} clock"
-    )
+    print(f"# {datetime.date.today()}  {machine_description()}")
+    print(f"# batch {args.batch}  {args.clock} clock")
     print(f"\nOne hidden layer, forward+backward, dense {args.dense_width}x{args.dense_width}")
     print("(time ratio to the dense layer of equal weights; target <= 1.15x)")
     columns = ["tower", "checkerboard", "naive loop"]

@@ -27,6 +27,7 @@ from skorch.helper import predefined_split
 from . import _callbacks, _registry, _reliability, persistence
 from . import _skorch_glue as glue
 from . import _small_data as small_data
+from ._device import resolve_device
 from ._target_blocks import split_columns as _split_columns
 from ._target_blocks import split_sizes as _split_sizes
 from .distributed import trial_scope
@@ -206,8 +207,10 @@ checkpoint_dir : str, path or None, default={checkpoint_dir!r}
 checkpoint_every : int, default={checkpoint_every!r}
     Epochs between checkpoints when ``checkpoint_dir`` is set.
 
-device : {{"auto", "cpu", "cuda"}} or "cuda:N", default={device!r}
-    Where to train and predict; "auto" is "cuda" when torch sees a GPU.
+device : {{"auto", "cpu", "cuda", "mps"}} or "cuda:N", default={device!r}
+    Where to train and predict; "auto" is the current CUDA device ("cuda:0"
+    unless ``torch.cuda.set_device`` chose another) when torch sees a GPU,
+    else "cpu". A device this machine lacks is an error.
 
 n_threads : int or "auto", default={n_threads!r}
     Torch CPU threads while fitting and predicting; the caller's own
@@ -229,10 +232,10 @@ compile : bool, default={compile!r}
     Run the training forward passes through ``torch.compile`` of the
     network (the weights are shared; saved and pickled models are those of
     the plain network, and prediction does not use it; dropout is then
-    torch's own). The first epoch pays the compilation (2-8 s for a small
-    network on a CPU). Meant for GPUs, where fused element-wise kernels may
-    train faster; on one CPU thread it measured 0.88x to 1.05x the eager
-    epoch time at a small shape (``benchmarks/compile_speed.py``).
+    torch's own). The first epoch pays the compilation, seconds even for a
+    small network. Meant for GPUs, where fused element-wise kernels may
+    train faster; on a CPU it gains little (the user guide, "Performance",
+    has measurements).
 
 random_state : int, RandomState instance or None, default={random_state!r}
     Seeds weight initialisation, dropout, shuffling and the validation split.
@@ -293,7 +296,7 @@ n_threads_ : int
     ``predict``.
 
 device_ : str
-    The torch device of the fit ("cpu", "cuda", ...).
+    The torch device of the fit ("cpu", "cuda:0", ...).
 
 history_ : list of dict
     One row per epoch: ``epoch`` (1-based), ``train_loss``, ``lr``,
@@ -533,7 +536,7 @@ default=None
         self._settings = self._resolve_settings(X.shape, warm)
         self._check_all_hyperparameters(X.shape[1], Y.shape[1])
         self._settings = self._with_threads(self._settings, X.shape[1], Y.shape[1])
-        device = glue.resolve_device(self.device)
+        device = resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
         if warm:
             _reliability.check_warm_start(self, X.shape[1], Y.shape[1], device)

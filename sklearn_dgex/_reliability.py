@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 
 from . import _callbacks
 from . import _skorch_glue as glue
+from ._device import resolve_device
 from .nn import memory
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -296,13 +297,6 @@ def is_out_of_memory(exc):
     )
 
 
-def _usable_memory(device):
-    """Bytes a new attempt could use: free memory plus what torch's CUDA cache holds."""
-    if torch.device(device).type == "cuda":
-        return memory.available_memory(device) + torch.cuda.memory_reserved(device)
-    return memory.available_memory(device)
-
-
 def _first_network_on_meta(estimator, n_in, n_out):
     """The widest network of the fit, built on the meta device (no memory)."""
     n_out_net = -(-n_out // estimator.n_target_splits)
@@ -316,25 +310,25 @@ def _resolved(estimator, name):
     return getattr(getattr(estimator, "_settings", None), name, getattr(estimator, name))
 
 
-def _advice(estimator, fitting, fixed_bytes):
-    batch_size = _resolved(estimator, "batch_size")
-    if fitting == 0:
-        return (
-            "Not even batch_size=1 fits: the parameters, gradients and optimizer state alone "
-            f"need {memory.format_bytes(fixed_bytes)}. Use a smaller network (width, "
-            "param_budget, hidden_layer_sizes), more networks of fewer targets "
-            "(n_target_splits), or a device with more memory."
-        )
-    if fitting < batch_size:
-        return (
-            f"batch_size={fitting} would fit by the estimate (which leaves no margin for "
-            "fragmentation; a little smaller is safer), or use precision='bf16' or more "
-            "n_target_splits."
-        )
-    return (
-        f"By the estimate batch_size={batch_size} fits, so the memory was taken by something "
-        "else (other processes or tensors on the device, fragmentation); free the device or "
-        f"try batch_size={max(batch_size // 2, 1)}."
+# The estimators' settings that shrink a training, named in the advice.
+_REMEDIES = {
+    "smaller_network": "a smaller network (width, param_budget, hidden_layer_sizes), more "
+    "networks of fewer targets (n_target_splits)",
+    "other_remedy": "use precision='bf16' or more n_target_splits",
+}
+
+
+def _memory_report(estimator, n_samples, n_in, n_out):
+    """The memory report of the fit's widest network, beside its float32 training data."""
+    options = {"momentum": estimator.momentum} if estimator.optimizer in ("sgd", "rmsprop") else {}
+    return memory._TrainingMemoryReport(
+        _first_network_on_meta(estimator, n_in, n_out),
+        _resolved(estimator, "batch_size"),
+        estimator.optimizer,
+        estimator.precision,
+        device=resolve_device(estimator.device),
+        data_bytes=4 * n_samples * (n_in + n_out),
+        **options,
     )
 
 
@@ -349,60 +343,29 @@ def refuse_if_too_large(estimator, n_samples, n_in, n_out):
     what fits by a thin margin may still run out, and is then explained by
     :func:`explain_out_of_memory`.
     """
-    device = glue.resolve_device(estimator.device)
-    batch_size = _resolved(estimator, "batch_size")
-    check_batch_norm_batches(estimator, n_samples, batch_size)  # the estimate runs a batch
-    module = _first_network_on_meta(estimator, n_in, n_out)
-    options = {"momentum": estimator.momentum} if estimator.optimizer in ("sgd", "rmsprop") else {}
-    estimate = memory.estimate_training_memory(
-        module, batch_size, estimator.optimizer, estimator.precision, **options
-    )
-    data_bytes = 4 * n_samples * (n_in + n_out)
-    usable = _usable_memory(device)
-    if estimate.total + data_bytes <= usable:
-        return estimate
-    fitting = memory.max_batch_size_that_fits(
-        module, max(usable - data_bytes, 0), estimator.optimizer, estimator.precision, **options
-    )
+    # The estimate runs a batch: check batch norm's batches first.
+    check_batch_norm_batches(estimator, n_samples, _resolved(estimator, "batch_size"))
+    report = _memory_report(estimator, n_samples, n_in, n_out)
+    if report.fits:
+        return report.estimate
     raise TrainingOutOfMemoryError(
-        f"{type(estimator).__name__} would run out of memory: training one network needs "
-        f"about {memory.format_bytes(estimate.total)} at batch_size={batch_size}, plus "
-        f"{memory.format_bytes(data_bytes)} for the training data, but only about "
-        f"{memory.format_bytes(usable)} is usable on {device}. "
-        f"{_advice(estimator, fitting, estimate.fixed)}\n{estimate}"
+        f"{type(estimator).__name__} would run out of memory: "
+        + report.describe("training one network", **_REMEDIES)
     )
 
 
 def explain_out_of_memory(estimator, exc, y):
     """A :class:`TrainingOutOfMemoryError` for ``exc`` with the estimate and advice."""
-    batch_size = _resolved(estimator, "batch_size")
     try:
-        device = glue.resolve_device(estimator.device)
-        n_in = estimator.n_features_in_
         n_samples, n_out = (*np.shape(y), 1)[:2]
-        module = _first_network_on_meta(estimator, n_in, n_out)
-        options = {}
-        if estimator.optimizer in ("sgd", "rmsprop"):
-            options["momentum"] = estimator.momentum
-        estimate = memory.estimate_training_memory(
-            module, batch_size, estimator.optimizer, estimator.precision, **options
-        )
-        data_bytes = 4 * n_samples * (n_in + n_out)  # float32 training data on the device
-        usable = _usable_memory(device)
-        fitting = memory.max_batch_size_that_fits(
-            module, max(usable - data_bytes, 0), estimator.optimizer, estimator.precision, **options
-        )
-        summary = (
-            f"training one network needs about {memory.format_bytes(estimate.total)} at "
-            f"batch_size={batch_size}, plus {memory.format_bytes(data_bytes)} for the training "
-            f"data; about {memory.format_bytes(usable)} is usable on {device}. "
-            f"{_advice(estimator, fitting, estimate.fixed)}\n{estimate}"
-        )
+        report = _memory_report(estimator, n_samples, estimator.n_features_in_, n_out)
+        summary = report.describe("training one network", **_REMEDIES)
     except Exception as failure:  # the advice must never hide the original error
         summary = f"(no memory estimate: {type(failure).__name__}: {failure})"
     return TrainingOutOfMemoryError(
         f"{type(estimator).__name__} ran out of memory while training "
-        f"(batch_size={batch_size}, precision={estimator.precision!r}): {summary}\n"
+        f"(batch_size={_resolved(estimator, 'batch_size')}, "
+        f"precision={estimator.precision!r}): {summary}\n"
         f"Original error: {exc}"
     )
 

@@ -19,14 +19,15 @@ network and change how skorch trains only by overriding single hooks of
   targets' original units, early stopping that restores the best weights, and
   the per-epoch progress line.
 
-Later work hooks in here: checkpoints are callbacks (``on_epoch_end``), fused or
-compiled optimizers belong to :func:`optimizer_spec`, and memory checks to
-:meth:`InMemoryNet.initialize_module`.
+Not here: the checkpoints are callbacks of :mod:`sklearn_dgex._callbacks`, and
+the memory check runs before any network is built
+(:func:`sklearn_dgex._reliability.refuse_if_too_large`). :func:`optimizer_spec`
+picks fused or multi-tensor optimizer steps; ``InMemoryNet._compiled_module``
+holds the network compiled for ``compile=True``.
 """
 
 import contextlib
 import math
-import re
 import sys
 import time
 import warnings
@@ -36,6 +37,8 @@ import torch
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback, EarlyStopping, EpochTimer, LRScheduler
 from skorch.utils import TeeGenerator
+
+# persistence resolves a loaded model's device through this name.
 
 # --------------------------------------------------------------------------
 # One source of truth: the D-GEX study's stepped learning-rate schedule
@@ -81,31 +84,8 @@ PREDICT_BATCH_SIZE = 4096
 
 
 # --------------------------------------------------------------------------
-# Devices, seeds, optimizers, losses
+# Threads, seeds, optimizers, losses
 # --------------------------------------------------------------------------
-def resolve_device(device):
-    """Return the torch device string that ``device`` ("auto", "cpu", "cuda[:N]") names."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    match = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if match is None:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}.")
-    if not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested, but torch sees no CUDA device "
-            "(torch.cuda.is_available() is False); use device='cpu' or 'auto'."
-        )
-    index = int(match.group(1) or 0)
-    if index >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={device!r} was requested, but only {torch.cuda.device_count()} "
-            "CUDA device(s) are visible."
-        )
-    return device
-
-
 @contextlib.contextmanager
 def torch_threads(n_threads):
     """Run the block with ``n_threads`` torch CPU threads, then restore the caller's number.

@@ -23,7 +23,6 @@ dask-cuda, Ray) and pitfalls.
 
 import contextlib
 import gc
-import importlib
 import logging
 import math
 import re
@@ -31,6 +30,9 @@ import sys
 from numbers import Integral, Real
 
 import joblib
+
+from . import _device
+from ._optional import import_optional
 
 __all__ = [
     "free_gpu_memory",
@@ -79,13 +81,6 @@ def _parse_scheduler(scheduler):
 def _is_dask_client(obj):
     distributed = sys.modules.get("distributed")
     return distributed is not None and isinstance(obj, distributed.Client)
-
-
-def _import_optional(module, extra_hint):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(f"{module} is needed for this scheduler: {extra_hint}") from exc
 
 
 def _check_gpus_per_trial(gpus_per_trial):
@@ -215,8 +210,8 @@ def sweep_backend(scheduler="local", *, gpus_per_trial=0, n_jobs=None, wait_for_
 
 @contextlib.contextmanager
 def _dask_backend(target, gpus_per_trial, n_jobs, wait_for_workers_timeout):
-    distributed = _import_optional(
-        "distributed", 'pip install "sklearn-dgex[distributed]" (dask[distributed]).'
+    distributed = import_optional(
+        "distributed", "The Dask scheduler", install="'dask[distributed]'", extra="distributed"
     )
     with contextlib.ExitStack() as stack:
         if target is None:
@@ -278,7 +273,7 @@ def _free_gpu_memory_on_workers(client):
 
 @contextlib.contextmanager
 def _ray_backend(target, gpus_per_trial, n_jobs):
-    ray = _import_optional("ray", "pip install ray (see the 'Sweeps on a cluster' page).")
+    ray = import_optional("ray", "The Ray scheduler")
     with contextlib.ExitStack() as stack:
         if not ray.is_initialized():
             # address=None: RAY_ADDRESS if set, else a new local instance.
@@ -348,8 +343,6 @@ def _make_ray_backend(ray_remote_args):
 
 # -- what a trial does on its worker -------------------------------------------------
 
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
 
 def resolve_device(device="auto"):
     """Return the torch device a trial should train on, as a string.
@@ -360,13 +353,14 @@ def resolve_device(device="auto"):
     lists only the GPUs it assigned), so "the worker's own GPU" is visible
     device 0, or the device selected with ``torch.cuda.set_device``. Call this
     in ``fit``, on the worker, never in ``__init__`` or on the client, whose
-    devices may differ.
+    devices may differ. The estimators resolve their ``device`` by the same
+    rule.
 
     Parameters
     ----------
     device : str, default="auto"
         ``"auto"``, ``"cpu"``, ``"mps"``, ``"cuda"`` or ``"cuda:N"``. Anything
-        but ``"auto"`` is returned unchanged.
+        but ``"auto"`` is returned unchanged when this machine has it.
 
     Returns
     -------
@@ -376,7 +370,8 @@ def resolve_device(device="auto"):
     Raises
     ------
     ValueError
-        If ``device`` is not one of the forms above.
+        If ``device`` is not one of the forms above, or names a CUDA or MPS
+        device that torch does not see on this worker.
 
     See Also
     --------
@@ -390,19 +385,7 @@ def resolve_device(device="auto"):
     >>> resolve_device("auto") in {"cpu", "cuda:0"}
     True
     """
-    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
-        raise ValueError(
-            f'device must be "auto", "cpu", "mps", "cuda" or "cuda:N"; got {device!r}.'
-        )
-    if device != "auto":
-        return device
-    import torch
-
-    if not torch.cuda.is_available():
-        return "cpu"
-    # current_device() would initialise CUDA; before that it is 0 by definition.
-    index = torch.cuda.current_device() if torch.cuda.is_initialized() else 0
-    return f"cuda:{index}"
+    return _device.resolve_device(device)
 
 
 def worker_torch_threads(n_threads=None):

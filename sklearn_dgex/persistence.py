@@ -79,14 +79,11 @@ def _record_types():
 
 
 def _safetensors():
-    try:
-        import safetensors.torch
-    except ImportError as exc:  # an optional dependency: sklearn-dgex[persist]
-        raise ImportError(
-            "save() and load() need the safetensors package: pip install 'sklearn-dgex[persist]' "
-            "(or pip install safetensors)."
-        ) from exc
-    return safetensors.torch
+    from ._optional import import_optional
+
+    return import_optional(
+        "safetensors.torch", "save() and load()", install="safetensors", extra="persist"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -591,7 +588,7 @@ def _read_tensors(path, config, payload):
 
 
 def _resolve_load_device(saved_device, device):
-    from ._skorch_glue import resolve_device
+    from ._device import resolve_device
 
     if device is not None:
         return resolve_device(device)

@@ -785,12 +785,10 @@ def bootstrap_ci(
 
     The resampling is vectorised in blocks of about 2**20 drawn indices, so
     memory is bounded (about 17 MiB per thread plus 8 bytes per resample)
-    whatever ``n_boot`` and the sample size. Measured with
-    ``benchmarks/bootstrap_speed.py`` on this project's 2-core CI machine
-    (numpy 2.4, shared with other jobs), 100,000 resamples of 19,000
-    samples took 7.6 to 8.7 s of CPU time and 17.5 MiB of peak numpy memory
-    (``statistic="median"`` costs about four times as much); see
-    docs/metrics.rst for the measurements.
+    whatever ``n_boot`` and the sample size. The time grows with ``n_boot``
+    times the sample size, and ``statistic="median"`` costs about four times
+    as much as the mean (the user guide, "Metrics and statistics", has
+    measurements).
 
     Parameters
     ----------

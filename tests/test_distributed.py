@@ -181,9 +181,26 @@ def test_local_backend_runs_a_search():
 # -- what a trial does on its worker ----------------------------------------------------
 
 
-def test_resolve_device_passes_explicit_devices_through():
+def test_resolve_device_passes_available_devices_through(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     for device in ["cpu", "cuda", "cuda:1", "mps"]:
         assert dist.resolve_device(device) == device
+
+
+def test_resolve_device_refuses_devices_the_worker_lacks(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    for device, seen in [("cuda", "no CUDA device"), ("cuda:1", "no CUDA"), ("mps", "no MPS")]:
+        with pytest.raises(ValueError, match=f"device='{device}' was requested.*{seen}"):
+            dist.resolve_device(device)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"only 2 CUDA device\(s\) are visible"):
+        dist.resolve_device("cuda:2")
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "CUDA", 0, None])

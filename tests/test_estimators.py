@@ -5,35 +5,17 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _helpers import tiny_estimators
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.metrics import mmae_scorer, rmse_scorer
 
-
-def tiny_dgex(**params):
-    defaults = dict(
-        arch="cr",
-        towers=2,
-        width=8,
-        max_epochs=3,
-        linear_shortcut=False,
-        device="cpu",
-        random_state=0,
-    )
-    return DGEXRegressor(**{**defaults, **params})
-
-
-def tiny_mlp(**params):
-    defaults = dict(
-        hidden_layer_sizes=(8,), max_epochs=3, linear_shortcut=False, device="cpu", random_state=0
-    )
-    return FlexibleMLPRegressor(**{**defaults, **params})
+tiny_dgex, tiny_mlp = tiny_estimators(max_epochs=3, linear_shortcut=False)
 
 
 TINY = [tiny_dgex, tiny_mlp]

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _helpers import tiny_estimators
 
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
 from sklearn_dgex import _skorch_glue as glue
@@ -10,25 +11,7 @@ from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.metrics import epochs_to_threshold, mmae, rmse
 from sklearn_dgex.nn import budget
 
-
-def tiny_dgex(**params):
-    defaults = dict(
-        arch="cr",
-        towers=2,
-        width=8,
-        max_epochs=3,
-        linear_shortcut=False,
-        device="cpu",
-        random_state=0,
-    )
-    return DGEXRegressor(**{**defaults, **params})
-
-
-def tiny_mlp(**params):
-    defaults = dict(
-        hidden_layer_sizes=(8,), max_epochs=3, linear_shortcut=False, device="cpu", random_state=0
-    )
-    return FlexibleMLPRegressor(**{**defaults, **params})
+tiny_dgex, tiny_mlp = tiny_estimators(max_epochs=3, linear_shortcut=False)
 
 
 @pytest.fixture(scope="module")
@@ -402,7 +385,7 @@ def test_dense_ignores_towers():
     ("params", "message"),
     [
         (dict(activation="swish"), "Unknown activation 'swish'"),
-        (dict(device="gpu"), "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        (dict(device="gpu"), "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
         (dict(arch="c", width=1), "width"),
     ],
 )

@@ -3,22 +3,15 @@
 import numpy as np
 import pytest
 import torch
+from _helpers import tiny_estimators
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import DGEXRegressor
 from sklearn_dgex import _small_data as small_data
 from sklearn_dgex.nn import LinearShortcut
 
-
-def tiny_mlp(**params):
-    defaults = dict(hidden_layer_sizes=(16,), device="cpu", random_state=0)
-    return FlexibleMLPRegressor(**{**defaults, **params})
-
-
-def tiny_dgex(**params):
-    defaults = dict(arch="cr", towers=2, width=8, device="cpu", random_state=0)
-    return DGEXRegressor(**{**defaults, **params})
+tiny_dgex, tiny_mlp = tiny_estimators(mlp=dict(hidden_layer_sizes=(16,)))
 
 
 def linear_data(n_samples=200, n_features=8, n_targets=5, seed=0):

@@ -210,7 +210,7 @@ def test_check_refuses_with_the_estimate_and_a_batch_size_that_fits(monkeypatch)
         check_training_memory(net, 400)
     assert "optimizer state" in str(info.value)
     monkeypatch.setattr(memory, "available_memory", lambda device: 1000)
-    with pytest.raises(MemoryError, match="alone do not fit"):
+    with pytest.raises(MemoryError, match="Not even batch_size=1 fits"):
         check_training_memory(net, 1)
 
 

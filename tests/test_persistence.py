@@ -10,24 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _helpers import tiny_estimators
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 
 import sklearn_dgex
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
+from sklearn_dgex import FlexibleMLPRegressor, load
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.persistence import FORMAT_NAME, FORMAT_VERSION, save
 
 N_SAMPLES, N_FEATURES, N_TARGETS = 40, 6, 5
-FAST = dict(max_epochs=2, batch_size=16, device="cpu", random_state=0, linear_shortcut=False)
-
-
-def tiny_dgex(**params):
-    return DGEXRegressor(**{**dict(arch="cr", towers=2, width=8, **FAST), **params})
-
-
-def tiny_mlp(**params):
-    return FlexibleMLPRegressor(**{**dict(hidden_layer_sizes=(8,), **FAST), **params})
+tiny_dgex, tiny_mlp = tiny_estimators(max_epochs=2, batch_size=16, linear_shortcut=False)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +188,7 @@ def test_save_refuses_what_it_cannot_store(data, tmp_path):
         pass
 
     with pytest.raises(TypeError, match=r"save\(\) stores .*got a MyRegressor"):
-        save(MyRegressor(hidden_layer_sizes=(4,), **FAST).fit(*data), tmp_path / "x.dgex")
+        save(MyRegressor(**tiny_mlp().get_params()).fit(*data), tmp_path / "x.dgex")
     model = tiny_mlp().fit(*data)
     model.custom_ = object()
     with pytest.raises(TypeError, match="cannot save custom_ \\(of type object\\)"):

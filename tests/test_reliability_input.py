@@ -8,25 +8,18 @@ import pandas as pd
 import pytest
 import scipy.sparse
 import torch
+from _helpers import tiny_estimators
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import GridSearchCV
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
 from sklearn_dgex import _skorch_glue as glue
+from sklearn_dgex import load
 from sklearn_dgex._callbacks import MaskedLoss
 from sklearn_dgex.datasets import make_expression
 
 N_SAMPLES, N_FEATURES, N_TARGETS = 40, 6, 5
-FAST = dict(max_epochs=2, batch_size=16, device="cpu", random_state=0, linear_shortcut=False)
-
-
-def tiny_dgex(**params):
-    return DGEXRegressor(**{**dict(arch="cr", towers=2, width=8, **FAST), **params})
-
-
-def tiny_mlp(**params):
-    return FlexibleMLPRegressor(**{**dict(hidden_layer_sizes=(8,), **FAST), **params})
+tiny_dgex, tiny_mlp = tiny_estimators(max_epochs=2, batch_size=16, linear_shortcut=False)
 
 
 TINY = [tiny_dgex, tiny_mlp]

@@ -14,26 +14,19 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _helpers import tiny_estimators
 from skorch.exceptions import DeviceWarning
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
+from sklearn_dgex import DGEXRegressor, load
 from sklearn_dgex import _skorch_glue as glue
 from sklearn_dgex._callbacks import MaskedLoss
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.nn import memory
 
 N_SAMPLES, N_FEATURES, N_TARGETS, BATCH = 40, 6, 5, 16  # 3 batches per epoch
-FAST = dict(batch_size=BATCH, device="cpu", random_state=0, linear_shortcut=False)
-
-
-def tiny_dgex(**params):
-    defaults = dict(arch="cr", towers=2, width=8, max_epochs=5, lr_schedule=None, **FAST)
-    return DGEXRegressor(**{**defaults, **params})
-
-
-def tiny_mlp(**params):
-    defaults = dict(hidden_layer_sizes=(8,), max_epochs=5, **FAST)
-    return FlexibleMLPRegressor(**{**defaults, **params})
+tiny_dgex, tiny_mlp = tiny_estimators(
+    max_epochs=5, batch_size=BATCH, linear_shortcut=False, dgex=dict(lr_schedule=None)
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,26 +6,19 @@ import pathlib
 import numpy as np
 import pytest
 import torch
+from _helpers import tiny_estimators
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex import FlexibleMLPRegressor
 from sklearn_dgex import _small_data as small_data
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.metrics import mmae
 from sklearn_dgex.nn import DGEXNet, FlexibleMLP, LinearShortcut, budget
 from sklearn_dgex.nn.shortcut import output_linear
 
-
-def tiny_dgex(**params):
-    defaults = dict(arch="cr", towers=2, width=8, device="cpu", random_state=0)
-    return DGEXRegressor(**{**defaults, **params})
-
-
-def tiny_mlp(**params):
-    defaults = dict(hidden_layer_sizes=(16,), device="cpu", random_state=0)
-    return FlexibleMLPRegressor(**{**defaults, **params})
+tiny_dgex, tiny_mlp = tiny_estimators(mlp=dict(hidden_layer_sizes=(16,)))
 
 
 TINY = [tiny_dgex, tiny_mlp]

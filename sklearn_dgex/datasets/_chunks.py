@@ -21,6 +21,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from .._optional import import_optional
 from . import readers
 from .readers import (
     _DATA_NULLS,
@@ -32,7 +33,6 @@ from .readers import (
     _decode_array,
     _existing_file,
     _format_from_extension,
-    _import_optional,
     _meta_for_hdf5,
     _utf8,
     _validated,
@@ -76,7 +76,7 @@ class SampleChunks:
         return getattr(self, f"_header_{self.format}")()
 
     def _header_gctx(self):
-        h5py = _import_optional("h5py", "read_gctx")
+        h5py = import_optional("h5py", "read_gctx", extra="io")
         # read_gctx checks the layout and the ids; reading no sample keeps it cheap.
         data = readers.read_gctx(self.path, samples=[])
         with h5py.File(self.path, "r") as handle:
@@ -94,7 +94,7 @@ class SampleChunks:
         return names, None  # counting the rows would read the file twice
 
     def _header_parquet(self):
-        _import_optional("pyarrow", "read_parquet")
+        import_optional("pyarrow", "read_parquet", extra="io")
         import pyarrow.parquet as pq
 
         try:
@@ -109,7 +109,7 @@ class SampleChunks:
         return names, handle.metadata.num_rows
 
     def _header_h5ad(self):
-        anndata = _import_optional("anndata", "read_h5ad")
+        anndata = import_optional("anndata", "read_h5ad", extra="io")
         try:
             self._adata = anndata.read_h5ad(self.path, backed="r")
         except Exception as error:  # h5py/anndata raise several types for a foreign file

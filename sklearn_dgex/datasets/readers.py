@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._optional import import_optional
+
 __all__ = [
     "ExpressionMeta",
     "read_expression",
@@ -273,7 +275,7 @@ def _write_table(data, path):
 
 
 def _write_parquet(data, path):
-    _import_optional("pyarrow", "write_expression")
+    import_optional("pyarrow", "write_expression", extra="io")
     data = _as_expression_frame(data, "data")
     data.set_axis(data.columns.astype(str), axis=1).to_parquet(os.fspath(path))
 
@@ -340,7 +342,7 @@ def read_gctx(path, *, genes=None, samples=None, dtype=np.float32, return_meta=F
     >>> read_gctx(path, samples=["s2"]).to_numpy().tolist()
     [[4.0, 5.0, 6.0]]
     """
-    h5py = _import_optional("h5py", "read_gctx")
+    h5py = import_optional("h5py", "read_gctx", extra="io")
     path = _existing_file(path)
     try:
         handle = h5py.File(path, "r")
@@ -464,7 +466,7 @@ def write_gctx(data, path, *, gene_meta=None, sample_meta=None):
     >>> meta.genes["pr_gene_symbol"].tolist()
     ['TP53', 'EGFR']
     """
-    h5py = _import_optional("h5py", "write_gctx")
+    h5py = import_optional("h5py", "write_gctx", extra="io")
     data = _as_expression_frame(data, "data")
     gene_meta = _aligned_meta(gene_meta, data.columns, "gene_meta")
     sample_meta = _aligned_meta(sample_meta, data.index, "sample_meta")
@@ -888,7 +890,7 @@ def read_parquet(path, *, genes_in="columns", dtype=np.float32, return_meta=Fals
     (2, 1)
     """
     genes_in = _check_genes_in(genes_in)
-    _import_optional("pyarrow", "read_parquet")
+    import_optional("pyarrow", "read_parquet", extra="io")
     path = _existing_file(path)
     try:
         table = pd.read_parquet(path)
@@ -942,7 +944,7 @@ def read_h5ad(path, *, layer=None, gene_id_column=None, dtype=np.float32, return
     >>> read_h5ad(path).shape
     (2, 3)
     """
-    anndata = _import_optional("anndata", "read_h5ad")
+    anndata = import_optional("anndata", "read_h5ad", extra="io")
     path = _existing_file(path)
     try:
         adata = anndata.read_h5ad(path)
@@ -1011,7 +1013,7 @@ def write_h5ad(data, path, *, gene_meta=None, sample_meta=None):
     >>> read_h5ad(path).equals(data.astype("float32"))
     True
     """
-    anndata = _import_optional("anndata", "write_h5ad")
+    anndata = import_optional("anndata", "write_h5ad", extra="io")
     data = _as_expression_frame(data, "data")
     var = _aligned_meta(gene_meta, data.columns, "gene_meta").copy()
     obs = _aligned_meta(sample_meta, data.index, "sample_meta").copy()
@@ -1153,18 +1155,6 @@ def _existing_file(path):
     if not os.path.isfile(path):
         raise ValueError(f"{path!r} is not a regular file.")
     return path
-
-
-def _import_optional(module, reader):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(
-            f"{reader} needs the optional dependency {module!r}: "
-            f"pip install {module} (or pip install 'sklearn-dgex[io]')."
-        ) from None
 
 
 def _check_genes_in(genes_in):

@@ -166,9 +166,9 @@ def make_expression(
     Notes
     -----
     Values are generated in float32 chunks of 1,024 rows, each from its own
-    seed. 100,000 x 10,460 values cost about 25 s of CPU time, so about
-    13 s with ``n_jobs=2`` on an idle two-core machine (measurements in
-    ``docs/data.rst``). BLAS is held to one thread while generating.
+    seed, so that ``n_jobs`` threads can generate chunks at once; the time
+    grows with ``n_samples * (n_landmarks + n_targets)`` (the user guide,
+    "Data", has measurements). BLAS is held to one thread while generating.
 
     Examples
     --------

@@ -21,6 +21,7 @@ promote its output back to float32).
 
 import contextlib
 import dataclasses
+import functools
 import os
 from numbers import Integral
 
@@ -450,17 +451,103 @@ def available_memory(device="cpu"):
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def _usable_memory(device):
+    """Bytes a training could use: free memory plus, on CUDA, what torch's cache holds."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return available_memory(device) + torch.cuda.memory_reserved(device)
+    return available_memory(device)
+
+
+class _TrainingMemoryReport:
+    """A training's estimate set against the memory usable on its device, with advice.
+
+    The one text that :func:`check_training_memory` and the estimators' ``fit``
+    (refusing before training, explaining an out-of-memory error during it)
+    give: what training needs, what the device offers, and what to change.
+
+    Parameters
+    ----------
+    module, batch_size, optimizer, precision, **options :
+        As in :func:`estimate_training_memory`.
+    device : str
+        Where training runs.
+    data_bytes : int, default=0
+        Bytes of training data held on the device beside the network.
+    """
+
+    def __init__(
+        self, module, batch_size, optimizer, precision, *, device, data_bytes=0, **options
+    ):
+        self.estimate = estimate_training_memory(
+            module, batch_size, optimizer, precision, **options
+        )
+        self.usable = _usable_memory(device)
+        self.device = device
+        self.data_bytes = data_bytes
+        self._sizing = (module, optimizer, precision, options)
+
+    @property
+    def fits(self):
+        """Whether the estimate and the data fit the usable memory."""
+        return self.estimate.total + self.data_bytes <= self.usable
+
+    @functools.cached_property
+    def fitting_batch_size(self):
+        """The largest batch size that fits beside the data (0: none); computed when asked."""
+        module, optimizer, precision, options = self._sizing
+        budget = max(self.usable - self.data_bytes, 0)
+        return max_batch_size_that_fits(module, budget, optimizer, precision, **options)
+
+    def advice(self, smaller_network="a smaller network", other_remedy="use precision='bf16'"):
+        """What to change: a batch size that fits, a smaller network, or a freer device.
+
+        ``smaller_network`` and ``other_remedy`` name the caller's own settings.
+        """
+        batch_size, fitting = self.estimate.batch_size, self.fitting_batch_size
+        if fitting == 0:
+            return (
+                "Not even batch_size=1 fits: the parameters, gradients and optimizer state "
+                f"alone need {format_bytes(self.estimate.fixed)}. Use {smaller_network}, or a "
+                "device with more memory."
+            )
+        if fitting < batch_size:
+            return (
+                f"batch_size={fitting} would fit by the estimate (which leaves no margin for "
+                f"fragmentation; a little smaller is safer), or {other_remedy}."
+            )
+        return (
+            f"By the estimate batch_size={batch_size} fits, so the memory was taken by "
+            "something else (other processes or tensors on the device, fragmentation); free "
+            f"the device or try batch_size={max(batch_size // 2, 1)}."
+        )
+
+    def describe(self, subject="training", **remedies):
+        """``subject`` needs ..., usable ..., the advice, then the estimate by component."""
+        data = (
+            f", plus {format_bytes(self.data_bytes)} for the training data"
+            if self.data_bytes
+            else ""
+        )
+        return (
+            f"{subject} needs about {format_bytes(self.estimate.total)} at "
+            f"batch_size={self.estimate.batch_size}{data}; about {format_bytes(self.usable)} "
+            f"is usable on {self.device}. {self.advice(**remedies)}\n{self.estimate}"
+        )
+
+
 def check_training_memory(
     module, batch_size, optimizer="adam", precision="float32", *, device="cpu", **options
 ):
-    """Raise ``MemoryError`` before training when the estimate exceeds free memory.
+    """Raise ``MemoryError`` before training when the estimate exceeds usable memory.
 
     Parameters
     ----------
     module, batch_size, optimizer, precision, **options :
         As in :func:`estimate_training_memory`.
     device : str or torch.device, default="cpu"
-        Where training will run; its free memory is :func:`available_memory`.
+        Where training will run; its usable memory is :func:`available_memory`
+        plus, on CUDA, what torch's cache holds (torch reuses it).
 
     Returns
     -------
@@ -470,9 +557,9 @@ def check_training_memory(
     Raises
     ------
     MemoryError
-        With the estimate by component, the free memory, and the largest batch
+        With what training needs and what the device offers, the largest batch
         size that would fit (or, when none does, that the network itself is too
-        large for the device).
+        large for the device), and the estimate by component.
 
     See Also
     --------
@@ -486,18 +573,9 @@ def check_training_memory(
     Training memory (adam, float32):
     ...
     """
-    estimate = estimate_training_memory(module, batch_size, optimizer, precision, **options)
-    free = available_memory(device)
-    if estimate.total <= free:
-        return estimate
-    fitting = max_batch_size_that_fits(module, free, optimizer, precision, **options)
-    advice = (
-        f"batch_size={fitting} would fit"
-        if fitting
-        else "the parameters, gradients and optimizer state alone do not fit; "
-        "use a smaller network or a device with more memory"
+    report = _TrainingMemoryReport(
+        module, batch_size, optimizer, precision, device=str(device), **options
     )
-    raise MemoryError(
-        f"training needs about {format_bytes(estimate.total)} on {device} but only "
-        f"{format_bytes(free)} is free; {advice}.\n{estimate}"
-    )
+    if report.fits:
+        return report.estimate
+    raise MemoryError(report.describe())
