@@ -28,6 +28,7 @@ from . import _callbacks, _registry, _reliability, persistence
 from . import _skorch_glue as glue
 from . import _small_data as small_data
 from ._device import resolve_device
+from ._plan import MemberSeeds, Scaling
 from ._target_blocks import split_columns as _split_columns
 from ._target_blocks import split_sizes as _split_sizes
 from .distributed import trial_scope
@@ -542,7 +543,8 @@ default=None
             _reliability.check_warm_start(self, X.shape[1], Y.shape[1], device)
         _reliability.refuse_if_too_large(self, *X.shape, Y.shape[1])
         checkpoints = self._open_checkpoints(X, Y, validation, warm)
-        member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
+        seed_rows = self._member_seeds() if checkpoints is None else checkpoints.seeds
+        member_seeds = [MemberSeeds.from_row(row) for row in seed_rows]
         self._announce(device)
         with glue.torch_threads(self._settings.n_threads):
             members, linear, n_train = self._train_members(
@@ -564,11 +566,11 @@ default=None
         one) and the number of training rows of a member.
         """
         path = None if warm else self._settings.linear_path
-        scalings = small_data.input_scalings(X, scaling[1], self.input_scaling)
+        scalings = small_data.input_scalings(X, scaling.input_scale, self.input_scaling)
         blocks = _split_columns(Y.shape[1], self.n_target_splits)
         members, linear = [], None
         for member, seeds in enumerate(member_seeds):
-            train, valid = self._train_valid_arrays(X, Y, validation, scaling, seeds[-1])
+            train, valid = self._train_valid_arrays(X, Y, validation, scaling, seeds.split)
             shortcut = None
             if path == "shortcut":
                 shortcut = self._fit_shortcut(*train, scalings)
@@ -577,7 +579,15 @@ default=None
             # On a Dask/Ray worker: the worker's share of threads, GPU cache freed around it.
             with trial_scope(device):
                 nets = self._train_nets(
-                    train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
+                    train,
+                    valid,
+                    scaling,
+                    seeds.networks,
+                    device,
+                    warm,
+                    member,
+                    shortcut,
+                    checkpoints,
                 )
             if path is not None and valid is not None:
                 if shortcut is not None:
@@ -894,12 +904,10 @@ default=None
 
     def _refit_linear_paths(self, members, X, Y, scaling, scalings):
         """Linear paths from the ridge of all rows, the held-out validation split included."""
-        input_mean, input_scale, target_mean, target_scale = scaling
-        Y = _observed_or_zero(_standardize(Y, target_mean, target_scale))
+        Y = _observed_or_zero(_standardize(Y, scaling.target_mean, scaling.target_scale))
         blocks = _split_columns(Y.shape[1], self.n_target_splits)
-        return small_data.refit_linear_paths(
-            members, blocks, _standardize(X, input_mean, input_scale), Y, scalings
-        )
+        X = _standardize(X, scaling.input_mean, scaling.input_scale)
+        return small_data.refit_linear_paths(members, blocks, X, Y, scalings)
 
     def _member_seeds(self):
         return small_data.ensemble_seeds(
@@ -915,29 +923,28 @@ default=None
             target_mean, target_scale = _min_and_range(Y, self.allow_nan_targets)
         else:
             target_mean, target_scale = _moments(Y, self.target_scaling, self.allow_nan_targets)
-        return input_mean, input_scale, target_mean, target_scale
+        return Scaling(input_mean, input_scale, target_mean, target_scale)
 
     def _fitted_scaling(self):
-        return self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_
+        return Scaling(self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_)
 
     def _train_valid_arrays(self, X, Y, validation, scaling, seed):
         """Scaled float32 ``(X, Y)`` for training and for validation (or None)."""
-        input_mean, input_scale, target_mean, target_scale = scaling
         fraction = self._validation_fraction()
         if validation is None and fraction is not None:
             train_rows, valid_rows = _split_rows(len(X), fraction, seed)
             validation = X[valid_rows], Y[valid_rows]
             X, Y = X[train_rows], Y[train_rows]
         train = (
-            _standardize(X, input_mean, input_scale),
-            _standardize(Y, target_mean, target_scale),
+            _standardize(X, scaling.input_mean, scaling.input_scale),
+            _standardize(Y, scaling.target_mean, scaling.target_scale),
         )
         if validation is None:
             return train, None
         X_val, Y_val = validation
         valid = (
-            _standardize(X_val, input_mean, input_scale),
-            _standardize(Y_val, target_mean, target_scale),
+            _standardize(X_val, scaling.input_mean, scaling.input_scale),
+            _standardize(Y_val, scaling.target_mean, scaling.target_scale),
         )
         return train, valid
 
@@ -953,7 +960,7 @@ default=None
         X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
         nets = []
         for index, columns in enumerate(_split_columns(Y.shape[1], self.n_target_splits)):
-            seed = int(seeds[index])
+            seed = seeds[index]
             if warm:
                 net = getattr(self, "ensemble_", [self.nets_])[member][index]
                 fresh = self._new_net(X.shape[1], len(columns), seed, device)
@@ -963,7 +970,7 @@ default=None
             if shortcut is not None:
                 shortcut.attach(net, columns, seed, device)
             callbacks = self._callbacks(
-                scaling[3][columns], index, member, validating=valid is not None
+                scaling.target_scale[columns], index, member, validating=valid is not None
             )
             if checkpoints is not None:
                 callbacks.append(("checkpoint", checkpoints.callback(member, index)))
@@ -1083,7 +1090,8 @@ default=None
         nets = members[0]
         sizes = _split_sizes(n_out, self.n_target_splits)
         histories = [_history_rows(net, n_train) for net in nets]
-        self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_ = scaling
+        self.input_mean_, self.input_scale_ = scaling.input_mean, scaling.input_scale
+        self.target_mean_, self.target_scale_ = scaling.target_mean, scaling.target_scale
         self.ensemble_ = members
         self.nets_ = nets
         self.net_ = nets[0]
