@@ -1,11 +1,14 @@
 """Shared base of the network regressors: validation, scaling, training, prediction.
 
 The estimators compose skorch rather than subclass it: ``fit`` validates the
-data the scikit-learn way, scales it, and trains one
+data the scikit-learn way, resolves once a :class:`~sklearn_dgex._plan.FitPlan`
+(the "auto" settings, the networks and their widths, device, precision,
+threads, scaling and seeds), and trains one
 :class:`~sklearn_dgex._skorch_glue.InMemoryNet` per group of targets over a
-module class of :mod:`sklearn_dgex.nn`. Subclasses only say which module to
-build (:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many
-neurons it has (:meth:`_BaseNetRegressor._count_neurons`).
+module class of :mod:`sklearn_dgex.nn`; the training code reads the plan, not
+the estimator's state. Subclasses only say which module to build
+(:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many neurons it
+has (:meth:`_BaseNetRegressor._count_neurons`).
 """
 
 import dataclasses
