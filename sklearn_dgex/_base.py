@@ -873,7 +873,7 @@ default=None
                 dtype=(np.float64, np.float32),
                 reset=reset,
             )
-        _reliability.check_enough_samples(self, len(X))
+        _reliability.check_enough_samples(type(self).__name__, len(X))
         target_is_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if target_is_1d else y
         if not np.issubdtype(Y.dtype, np.floating):  # e.g. integer targets
@@ -1083,9 +1083,18 @@ default=None
                 "checkpoint_dir=None."
             )
         arrays = (X, Y) if validation is None else (X, Y, *validation)
-        params = _callbacks.resume_params(self)  # before seeds advance a random_state generator
+        # The parameters before the seeds advance a random_state generator.
+        params = _callbacks.resume_params(self.get_params(deep=False))
         seeds = self._member_seeds(settings.n_ensemble)
-        return _callbacks.Checkpoints.open(self, arrays, seeds, settings.max_epochs, params)
+        return _callbacks.Checkpoints.open(
+            self.checkpoint_dir,
+            self.checkpoint_every,
+            type(self).__name__,
+            params,
+            arrays,
+            seeds,
+            settings.max_epochs,
+        )
 
     def _new_net(self, n_in, n_out, seed, device):
         """A new net of the parameters and fitted settings (persistence rebuilds with it)."""

@@ -182,11 +182,11 @@ def validate_allowing_nan_targets(estimator, X, y, reset):
     return X, y
 
 
-def check_enough_samples(estimator, n_samples):
+def check_enough_samples(name, n_samples):
     """A network needs two samples: one gives no scale to standardise by, nor a batch."""
     if n_samples < 2:
         raise ValueError(
-            f"{type(estimator).__name__} needs at least 2 samples to fit, got "
+            f"{name} needs at least 2 samples to fit, got "
             f"n_samples={n_samples}: scaling statistics and training batches need more than "
             "one sample."
         )
