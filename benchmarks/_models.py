@@ -157,7 +157,7 @@ def _fit_network(kind, params, data, *, seed, epoch_bar=None):
     for attribute in ("width_", "param_budget_"):
         if hasattr(model, attribute):
             details[attribute.rstrip("_")] = getattr(model, attribute)
-    batch_size = model._settings.batch_size  # "auto" resolved by the fit
+    batch_size = model.batch_size_  # "auto" resolved by the fit
     details["batch_size"] = batch_size
     if train_seconds:
         # Optimizer steps: every network of the target split runs its own batches.

@@ -1,11 +1,14 @@
 """Shared base of the network regressors: validation, scaling, training, prediction.
 
 The estimators compose skorch rather than subclass it: ``fit`` validates the
-data the scikit-learn way, scales it, and trains one
+data the scikit-learn way, resolves once a :class:`~sklearn_dgex._plan.FitPlan`
+(the "auto" settings, the networks and their widths, device, precision,
+threads, scaling and seeds), and trains one
 :class:`~sklearn_dgex._skorch_glue.InMemoryNet` per group of targets over a
-module class of :mod:`sklearn_dgex.nn`. Subclasses only say which module to
-build (:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many
-neurons it has (:meth:`_BaseNetRegressor._count_neurons`).
+module class of :mod:`sklearn_dgex.nn`; the training code reads the plan, not
+the estimator's state. Subclasses only say which module to build
+(:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many neurons it
+has (:meth:`_BaseNetRegressor._count_neurons`).
 """
 
 import dataclasses
@@ -28,6 +31,7 @@ from . import _callbacks, _registry, _reliability, persistence
 from . import _skorch_glue as glue
 from . import _small_data as small_data
 from ._device import resolve_device
+from ._plan import FitPlan, MemberSeeds, Network, Scaling
 from ._target_blocks import split_columns as _split_columns
 from ._target_blocks import split_sizes as _split_sizes
 from .distributed import trial_scope
@@ -486,13 +490,20 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # Subclass hooks
     # ------------------------------------------------------------------
-    def _module_class_and_kwargs(self, n_in, n_out):
-        """Return ``(nn.Module class, keyword arguments)`` of one network."""
+    def _module_class_and_kwargs(self, n_in, n_out, settings=None):
+        """Return ``(nn.Module class, keyword arguments)`` of one network.
+
+        ``settings`` are the fit's resolved settings (by default the fitted ones).
+        """
         raise NotImplementedError
 
     def _count_neurons(self, n_in, n_out):
         """Return the number of neurons of one network."""
         raise NotImplementedError
+
+    def _network_neurons(self, network):
+        """The number of neurons of a planned :class:`~._plan.Network`."""
+        return self._count_neurons(network.n_in, network.n_out)
 
     def _check_hyperparameters(self, n_in, n_out):
         """Cross-parameter checks of a subclass; raise ValueError on conflict."""
@@ -533,23 +544,25 @@ default=None
         X, Y, target_is_1d = self._validate_training_data(X, y, reset=not warm)
         self._check_target_names(y, reset=not warm)
         validation = self._validate_validation_data(X_val, y_val, Y.shape[1])
-        self._settings = self._resolve_settings(X.shape, warm)
-        self._check_all_hyperparameters(X.shape[1], Y.shape[1])
-        self._settings = self._with_threads(self._settings, X.shape[1], Y.shape[1])
-        device = resolve_device(self.device)
-        scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
-        if warm:
-            _reliability.check_warm_start(self, X.shape[1], Y.shape[1], device)
-        _reliability.refuse_if_too_large(self, *X.shape, Y.shape[1])
-        checkpoints = self._open_checkpoints(X, Y, validation, warm)
-        member_seeds = self._member_seeds() if checkpoints is None else checkpoints.seeds
-        self._announce(device)
-        with glue.torch_threads(self._settings.n_threads):
-            members, linear, n_train = self._train_members(
-                X, Y, validation, scaling, member_seeds, device, warm, checkpoints
-            )
-        self._set_fitted_state(members, scaling, X.shape[1], Y.shape[1], target_is_1d, n_train)
-        self.device_ = device
+        plan, checkpoints = self._plan_fit(X, Y, validation, warm)
+        self._announce(plan)
+        try:
+            with glue.torch_threads(plan.settings.n_threads):
+                members, linear, n_train = self._train_members(X, Y, validation, plan, checkpoints)
+        except BaseException as exc:
+            if not _reliability.is_out_of_memory(exc):
+                raise
+            raise _reliability.explain_out_of_memory(
+                exc,
+                type(self).__name__,
+                lambda: self._memory_report(
+                    plan.networks[0], plan.settings.batch_size, plan.device, len(X), Y.shape[1]
+                ),
+                plan.settings.batch_size,
+                plan.precision,
+            ) from exc
+        self._set_fitted_state(members, plan, X.shape[1], Y.shape[1], target_is_1d, n_train)
+        self.device_ = plan.device
         if linear is not None or not warm:
             self.shortcut_alpha_ = None if linear is None else linear.alpha
             self.linear_inputs_ = None if linear is None else linear.inputs
@@ -557,28 +570,104 @@ default=None
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def _train_members(self, X, Y, validation, scaling, member_seeds, device, warm, checkpoints):
+    def _plan_fit(self, X, Y, validation, warm):
+        """Resolve the :class:`~._plan.FitPlan` of this fit, once, and open its checkpoints.
+
+        Everything that may refuse the fit (conflicting parameters, a warm
+        start that would build other networks, a training too large for the
+        device, a checkpoint directory of another fit) is checked here, before
+        the seeds are drawn and before anything trains. Returns the plan and
+        the checkpoints (:class:`_callbacks.Checkpoints` or None).
+        """
+        (n_samples, n_in), n_out = X.shape, Y.shape[1]
+        settings = self._resolve_settings(X.shape, warm)
+        self._check_all_hyperparameters(n_in, n_out)
+        networks = self._plan_networks(n_in, n_out, settings)
+        n_parameters = _count_parameters(_reliability.network_on_meta(networks[0]))
+        threads = small_data.resolve_threads(self.n_threads, settings.batch_size, n_parameters)
+        settings = dataclasses.replace(settings, n_threads=threads)
+        device = resolve_device(self.device)
+        scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
+        if warm:
+            _reliability.check_warm_start(
+                type(self).__name__,
+                self.get_params(deep=False),
+                getattr(self, "ensemble_", [self.nets_])[0],
+                self.linear_shortcut_,
+                networks,
+                self._network_parameter,
+            )
+        # The estimate runs a batch: check batch norm's batches first.
+        _reliability.check_batch_norm_batches(self._batch_norm(), n_samples, settings.batch_size)
+        _reliability.refuse_if_too_large(
+            type(self).__name__,
+            self._memory_report(networks[0], settings.batch_size, device, n_samples, n_out),
+        )
+        checkpoints = self._open_checkpoints(X, Y, validation, warm, settings)
+        if checkpoints is None:
+            seed_rows = self._member_seeds(settings.n_ensemble)
+        else:
+            seed_rows = checkpoints.seeds
+        plan = FitPlan(
+            settings=settings,
+            networks=networks,
+            device=device,
+            precision=self.precision,
+            validation_fraction=self._validation_fraction(settings),
+            scaling=scaling,
+            seeds=tuple(MemberSeeds.from_row(row) for row in seed_rows),
+            warm=warm,
+        )
+        return plan, checkpoints
+
+    def _plan_networks(self, n_in, n_out, settings):
+        """One :class:`~._plan.Network` per block of targets, its module solved once per size."""
+        solved, networks = {}, []
+        for columns in _split_columns(n_out, self.n_target_splits):
+            size = len(columns)
+            if size not in solved:
+                solved[size] = self._module_class_and_kwargs(n_in, size, settings)
+            module, module_kwargs = solved[size]
+            networks.append(Network(columns, n_in, size, module, module_kwargs))
+        return tuple(networks)
+
+    def _batch_norm(self):
+        """Whether the networks normalise their batches (a parameter of some estimators)."""
+        return bool(getattr(self, "batch_norm", False))
+
+    def _memory_report(self, network, batch_size, device, n_samples, n_out):
+        """The memory report of training ``network`` (the widest), beside the float32 data."""
+        return _reliability.memory_report(
+            network,
+            batch_size,
+            self.optimizer,
+            self.precision,
+            device,
+            data_bytes=4 * n_samples * (network.n_in + n_out),
+            momentum=self.momentum,
+        )
+
+    def _train_members(self, X, Y, validation, plan, checkpoints):
         """Train every ensemble member.
 
         Returns the members, the ridge of the final linear path (None without
         one) and the number of training rows of a member.
         """
-        path = None if warm else self._settings.linear_path
-        scalings = small_data.input_scalings(X, scaling[1], self.input_scaling)
-        blocks = _split_columns(Y.shape[1], self.n_target_splits)
+        path = None if plan.warm else plan.settings.linear_path
+        scaling = plan.scaling
+        scalings = small_data.input_scalings(X, scaling.input_scale, self.input_scaling)
+        blocks = [network.columns for network in plan.networks]
         members, linear = [], None
-        for member, seeds in enumerate(member_seeds):
-            train, valid = self._train_valid_arrays(X, Y, validation, scaling, seeds[-1])
+        for member, seeds in enumerate(plan.seeds):
+            train, valid = self._train_valid_arrays(X, Y, validation, plan, seeds.split)
             shortcut = None
             if path == "shortcut":
                 shortcut = self._fit_shortcut(*train, scalings)
                 linear = shortcut.fit_
                 train = (train[0], shortcut.Y_fit)
             # On a Dask/Ray worker: the worker's share of threads, GPU cache freed around it.
-            with trial_scope(device):
-                nets = self._train_nets(
-                    train, valid, scaling, seeds[:-1], device, warm, member, shortcut, checkpoints
-                )
+            with trial_scope(plan.device):
+                nets = self._train_nets(plan, member, train, valid, shortcut, checkpoints)
             if path is not None and valid is not None:
                 if shortcut is not None:
                     small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
@@ -784,7 +873,7 @@ default=None
                 dtype=(np.float64, np.float32),
                 reset=reset,
             )
-        _reliability.check_enough_samples(self, len(X))
+        _reliability.check_enough_samples(type(self).__name__, len(X))
         target_is_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if target_is_1d else y
         if not np.issubdtype(Y.dtype, np.floating):  # e.g. integer targets
@@ -831,22 +920,16 @@ default=None
         for n_out_net in _split_sizes(n_out, self.n_target_splits):
             self._check_hyperparameters(n_in, n_out_net)
 
-    def _validation_fraction(self):
+    def _validation_fraction(self, settings):
         if self.validation_fraction is not None:
             return self.validation_fraction
-        if self._settings.early_stopping:
+        if settings.early_stopping:
             return small_data.DEFAULT_VALIDATION_FRACTION
         return None
 
     # ------------------------------------------------------------------
     # Small data: "auto" settings, linear shortcut, ensemble
     # ------------------------------------------------------------------
-    def _with_threads(self, settings, n_in, n_targets):
-        """``settings`` with the torch threads for networks of these sizes."""
-        n_parameters = _count_parameters(_reliability._first_network_on_meta(self, n_in, n_targets))
-        threads = small_data.resolve_threads(self.n_threads, settings.batch_size, n_parameters)
-        return dataclasses.replace(settings, n_threads=threads)
-
     def _resolve_settings(self, shape, warm):
         settings = small_data.resolve_settings(self.get_params(), *shape)
         if warm:  # a warm start continues the networks it has, with or without shortcut
@@ -866,17 +949,17 @@ default=None
             )
         return settings
 
-    def _announce(self, device):
+    def _announce(self, plan):
         """With ``verbose``, one line saying what the fit will do."""
         if not self.verbose:
             return
-        settings = self._settings
+        settings = plan.settings
         path = {"shortcut": "linear shortcut", "fallback": "linear fallback"}
         print(
             f"{type(self).__name__}: {path.get(settings.linear_path, 'no linear path')}, "
             f"{settings.n_ensemble} ensemble member(s), up to {settings.max_epochs} epochs"
             f"{' with early stopping' if settings.early_stopping else ''}, "
-            f"batch {settings.batch_size}, {settings.n_threads} thread(s), device {device}",
+            f"batch {settings.batch_size}, {settings.n_threads} thread(s), device {plan.device}",
             flush=True,
         )
 
@@ -894,17 +977,14 @@ default=None
 
     def _refit_linear_paths(self, members, X, Y, scaling, scalings):
         """Linear paths from the ridge of all rows, the held-out validation split included."""
-        input_mean, input_scale, target_mean, target_scale = scaling
-        Y = _observed_or_zero(_standardize(Y, target_mean, target_scale))
+        Y = _observed_or_zero(_standardize(Y, scaling.target_mean, scaling.target_scale))
         blocks = _split_columns(Y.shape[1], self.n_target_splits)
-        return small_data.refit_linear_paths(
-            members, blocks, _standardize(X, input_mean, input_scale), Y, scalings
-        )
+        X = _standardize(X, scaling.input_mean, scaling.input_scale)
+        return small_data.refit_linear_paths(members, blocks, X, Y, scalings)
 
-    def _member_seeds(self):
-        return small_data.ensemble_seeds(
-            self.random_state, self._settings.n_ensemble, self.n_target_splits + 1
-        )
+    def _member_seeds(self, n_ensemble):
+        """Seed rows of the members: the networks' seeds, then the validation split's."""
+        return small_data.ensemble_seeds(self.random_state, n_ensemble, self.n_target_splits + 1)
 
     # ------------------------------------------------------------------
     # Scaling
@@ -915,64 +995,73 @@ default=None
             target_mean, target_scale = _min_and_range(Y, self.allow_nan_targets)
         else:
             target_mean, target_scale = _moments(Y, self.target_scaling, self.allow_nan_targets)
-        return input_mean, input_scale, target_mean, target_scale
+        return Scaling(input_mean, input_scale, target_mean, target_scale)
 
     def _fitted_scaling(self):
-        return self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_
+        return Scaling(self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_)
 
-    def _train_valid_arrays(self, X, Y, validation, scaling, seed):
+    def _train_valid_arrays(self, X, Y, validation, plan, seed):
         """Scaled float32 ``(X, Y)`` for training and for validation (or None)."""
-        input_mean, input_scale, target_mean, target_scale = scaling
-        fraction = self._validation_fraction()
+        scaling, fraction = plan.scaling, plan.validation_fraction
         if validation is None and fraction is not None:
             train_rows, valid_rows = _split_rows(len(X), fraction, seed)
             validation = X[valid_rows], Y[valid_rows]
             X, Y = X[train_rows], Y[train_rows]
         train = (
-            _standardize(X, input_mean, input_scale),
-            _standardize(Y, target_mean, target_scale),
+            _standardize(X, scaling.input_mean, scaling.input_scale),
+            _standardize(Y, scaling.target_mean, scaling.target_scale),
         )
         if validation is None:
             return train, None
         X_val, Y_val = validation
         valid = (
-            _standardize(X_val, input_mean, input_scale),
-            _standardize(Y_val, target_mean, target_scale),
+            _standardize(X_val, scaling.input_mean, scaling.input_scale),
+            _standardize(Y_val, scaling.target_mean, scaling.target_scale),
         )
         return train, valid
 
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-    def _train_nets(
-        self, train, valid, scaling, seeds, device, warm, member=0, shortcut=None, checkpoints=None
-    ):
+    def _train_nets(self, plan, member, train, valid, shortcut=None, checkpoints=None):
+        """Train the networks of ensemble member ``member`` on its scaled arrays.
+
+        ``train`` and ``valid`` (or None) are the member's scaled ``(X, Y)``;
+        ``shortcut`` its :class:`~._small_data.ShortcutRidge` when the plan has
+        the linear shortcut.
+        """
         X, Y = train
-        _reliability.check_batch_norm_batches(self, len(X), self._settings.batch_size)
+        settings, device = plan.settings, plan.device
+        _reliability.check_batch_norm_batches(self._batch_norm(), len(X), settings.batch_size)
         X_t = torch.as_tensor(X, device=device)
         X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
         nets = []
-        for index, columns in enumerate(_split_columns(Y.shape[1], self.n_target_splits)):
-            seed = int(seeds[index])
-            if warm:
+        for index, network in enumerate(plan.networks):
+            columns = network.columns
+            seed = plan.seeds[member].networks[index]
+            if plan.warm:
                 net = getattr(self, "ensemble_", [self.nets_])[member][index]
-                fresh = self._new_net(X.shape[1], len(columns), seed, device)
+                fresh = self._build_net(network, settings, seed, device)
                 _reliability.continue_with_settings(net, fresh)
             else:
-                net = self._new_net(X.shape[1], len(columns), seed, device)
+                net = self._build_net(network, settings, seed, device)
             if shortcut is not None:
                 shortcut.attach(net, columns, seed, device)
             callbacks = self._callbacks(
-                scaling[3][columns], index, member, validating=valid is not None
+                settings,
+                plan.scaling.target_scale[columns],
+                index,
+                member,
+                validating=valid is not None,
             )
             if checkpoints is not None:
                 callbacks.append(("checkpoint", checkpoints.callback(member, index)))
-            self._configure_net(net, callbacks)
+            self._configure_net(net, callbacks, settings.max_epochs)
             if valid is not None:
                 valid_data = glue.TensorData(X_valid_t, _column_tensor(valid[1], columns, device))
                 net.train_split = predefined_split(valid_data)
             with glue.seeded_torch(seed, device):
-                epochs = self._settings.max_epochs
+                epochs = settings.max_epochs
                 if checkpoints is not None:  # continue an interrupted fit, if there was one
                     epochs = checkpoints.resume(member, index, net)
                 epochs_before = len(net.history) if net.initialized_ else 0
@@ -983,7 +1072,7 @@ default=None
             nets.append(net)
         return nets
 
-    def _open_checkpoints(self, X, Y, validation, warm):
+    def _open_checkpoints(self, X, Y, validation, warm, settings):
         """The fit's checkpoint directory (:class:`_callbacks.Checkpoints`), or None."""
         if self.checkpoint_dir is None:
             return None
@@ -994,13 +1083,30 @@ default=None
                 "checkpoint_dir=None."
             )
         arrays = (X, Y) if validation is None else (X, Y, *validation)
-        params = _callbacks.resume_params(self)  # before seeds advance a random_state generator
+        # The parameters before the seeds advance a random_state generator.
+        params = _callbacks.resume_params(self.get_params(deep=False))
+        seeds = self._member_seeds(settings.n_ensemble)
         return _callbacks.Checkpoints.open(
-            self, arrays, self._member_seeds(), self._settings.max_epochs, params
+            self.checkpoint_dir,
+            self.checkpoint_every,
+            type(self).__name__,
+            params,
+            arrays,
+            seeds,
+            settings.max_epochs,
         )
 
     def _new_net(self, n_in, n_out, seed, device):
-        module, module_kwargs = self._module_class_and_kwargs(n_in, n_out)
+        """A new net of the parameters and fitted settings (persistence rebuilds with it)."""
+        settings = self._settings
+        module, module_kwargs = self._module_class_and_kwargs(n_in, n_out, settings)
+        network = Network(None, n_in, n_out, module, module_kwargs)
+        return self._build_net(network, settings, seed, device)
+
+    def _build_net(self, network, settings, seed, device):
+        """A new, uninitialised skorch net of ``network`` trained with ``settings``."""
+        n_in, n_out = network.n_in, network.n_out
+        module, module_kwargs = network.module, network.module_kwargs
         optimizer, optimizer_kwargs = glue.optimizer_spec(
             self.optimizer, weight_decay=self.weight_decay, momentum=self.momentum
         )
@@ -1012,8 +1118,8 @@ default=None
             criterion=criterion,
             optimizer=optimizer,
             lr=float(self.lr),  # a numpy scalar would train in its own precision
-            batch_size=self._settings.batch_size,
-            max_epochs=self._settings.max_epochs,
+            batch_size=settings.batch_size,
+            max_epochs=settings.max_epochs,
             train_split=None,
             device=device,
             precision=self.precision,
@@ -1026,15 +1132,15 @@ default=None
             **_prefixed("criterion", criterion_kwargs),
         )
 
-    def _configure_net(self, net, callbacks):
+    def _configure_net(self, net, callbacks, max_epochs):
         """Set what may change between (warm-started) fits: epochs, verbosity, callbacks."""
-        net.max_epochs = self._settings.max_epochs
+        net.max_epochs = max_epochs
         net.compile_module = self.compile
         net.verbose = self.verbose
         net.callbacks = callbacks
         net.initialize_callbacks()
 
-    def _callbacks(self, target_scale, index, member, validating):
+    def _callbacks(self, settings, target_scale, index, member, validating):
         errors = _callbacks.MaskedOriginalUnitErrors if self.allow_nan_targets else None
         callbacks = [
             # First, so that nothing else sees a diverged epoch.
@@ -1051,19 +1157,19 @@ default=None
             callbacks.append(("gradient_clip", GradientNormClipping(self.gradient_clip)))
         schedule = glue.lr_schedule_callback(
             self.lr_schedule,
-            max_epochs=self._settings.max_epochs,
+            max_epochs=settings.max_epochs,
             monitor="valid_loss" if validating else "train_loss",
             patience=max(self.n_iter_no_change // 2, 1),
             tol=self.tol,
         )
         if schedule is not None:
             callbacks.append(("lr_schedule", schedule))
-        if self._settings.early_stopping:
+        if settings.early_stopping:
             stopping = glue.BestWeightsEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol
             )
             callbacks.append(("early_stopping", stopping))
-        splits, members = self.n_target_splits, self._settings.n_ensemble
+        splits, members = self.n_target_splits, settings.n_ensemble
         label = f"member {member + 1}/{members}  " if members > 1 else ""
         label += f"net {index + 1}/{splits}  " if splits > 1 else ""
         callbacks.append(("progress", glue.ProgressLine(label)))
@@ -1079,15 +1185,18 @@ default=None
     # ------------------------------------------------------------------
     # Fitted state
     # ------------------------------------------------------------------
-    def _set_fitted_state(self, members, scaling, n_in, n_out, target_is_1d, n_train):
+    def _set_fitted_state(self, members, plan, n_in, n_out, target_is_1d, n_train):
         nets = members[0]
-        sizes = _split_sizes(n_out, self.n_target_splits)
+        sizes = [network.n_out for network in plan.networks]
         histories = [_history_rows(net, n_train) for net in nets]
-        self.input_mean_, self.input_scale_, self.target_mean_, self.target_scale_ = scaling
+        scaling = plan.scaling
+        self.input_mean_, self.input_scale_ = scaling.input_mean, scaling.input_scale
+        self.target_mean_, self.target_scale_ = scaling.target_mean, scaling.target_scale
         self.ensemble_ = members
         self.nets_ = nets
         self.net_ = nets[0]
-        settings = self._settings
+        # The resolved settings are saved with the model: loading rebuilds its networks from them.
+        self._settings = settings = plan.settings
         self.linear_path_ = settings.linear_path
         self.linear_shortcut_ = settings.linear_shortcut
         self.early_stopping_ = settings.early_stopping
@@ -1104,7 +1213,7 @@ default=None
         self.n_parameters_ = sum(
             _count_parameters(net.module_) for nets_ in members for net in nets_
         )
-        self.n_neurons_ = len(members) * sum(self._count_neurons(n_in, size) for size in sizes)
+        self.n_neurons_ = len(members) * sum(map(self._network_neurons, plan.networks))
 
 
 # ----------------------------------------------------------------------

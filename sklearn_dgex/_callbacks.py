@@ -281,13 +281,12 @@ def canonical_value(value):
     return {"object": f"{type(value).__module__}.{type(value).__qualname__}", "repr": repr(value)}
 
 
-def resume_params(estimator):
-    """The parameters that identify a fit for resuming it, in canonical form.
+def resume_params(params):
+    """The parameters (``get_params(deep=False)``) that identify a fit for resuming it.
 
-    Take them before the fit draws seeds from a ``random_state`` generator,
-    which advances it.
+    In canonical form. Take them before the fit draws seeds from a
+    ``random_state`` generator, which advances it.
     """
-    params = estimator.get_params(deep=False)
     return {
         name: canonical_value(value)
         for name, value in sorted(params.items())
@@ -482,15 +481,16 @@ class Checkpoints:
         self.manifest = manifest
 
     @classmethod
-    def open(cls, estimator, arrays, seeds, max_epochs, params=None):
+    def open(cls, directory, every, estimator_name, params, arrays, seeds, max_epochs):
         """Create the directory's manifest, or check that it belongs to this fit.
 
-        ``seeds`` has one row per ensemble member (the networks' seeds, then
-        the validation split's); ``max_epochs`` is the number of epochs each
-        network trains for; ``params`` are :func:`resume_params` taken before
-        the seeds were drawn (by default, taken now).
+        ``directory`` and ``every`` are the estimator's ``checkpoint_dir`` and
+        ``checkpoint_every``; ``params`` its :func:`resume_params`, taken
+        before the seeds were drawn; ``seeds`` has one row per ensemble member
+        (the networks' seeds, then the validation split's); ``max_epochs`` is
+        the number of epochs each network trains for.
         """
-        directory = Path(os.fspath(estimator.checkpoint_dir))
+        directory = Path(os.fspath(directory))
         if directory.exists() and not directory.is_dir():
             raise ValueError(
                 f"checkpoint_dir={os.fspath(directory)!r} is a file, not a directory; "
@@ -499,8 +499,8 @@ class Checkpoints:
         manifest = {
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_FORMAT_VERSION,
-            "estimator": type(estimator).__name__,
-            "params": resume_params(estimator) if params is None else params,
+            "estimator": estimator_name,
+            "params": params,
             "data_sha256": data_fingerprint(arrays),
             "seeds": np.asarray(seeds, dtype=np.int64).tolist(),
         }
@@ -518,7 +518,7 @@ class Checkpoints:
                 ) from exc
             text = json.dumps(manifest, indent=1).encode()
             write_atomically(path, lambda stream: stream.write(text))
-        return cls(directory, estimator.checkpoint_every, max_epochs, manifest)
+        return cls(directory, every, max_epochs, manifest)
 
     @property
     def seeds(self):

@@ -256,19 +256,19 @@ class DGEXRegressor(_BaseNetRegressor):
                 f"Give either width or param_budget, not both; got width={self.width} and "
                 f"param_budget={self.param_budget!r}."
             )
-        self._resolve_width(n_in, n_out)
 
-    def _budget(self, n_in, n_out):
+    def _budget(self, n_in, n_out, settings=None):
         if isinstance(self.param_budget, Integral):
             return int(self.param_budget)
         if self.param_budget == "study":
             dense_width = budget.STUDY_WIDTHS[1]
         else:  # from the number of rows, once fit knows them (see _small_data)
-            settings = getattr(self, "_settings", None)
+            if settings is None:  # the fitted settings, if any
+                settings = getattr(self, "_settings", None)
             dense_width = getattr(settings, "dense_width", None) or REDUCED_STUDY_WIDTH
         return budget.dense_budget(n_in, n_out, dense_width, **self._activations())
 
-    def _resolve_width(self, n_in, n_out):
+    def _resolve_width(self, n_in, n_out, settings=None):
         """Neurons per tower per hidden layer of a network with ``n_out`` outputs."""
         if self.width is not None:
             return self.width
@@ -281,7 +281,7 @@ class DGEXRegressor(_BaseNetRegressor):
             n_in,
             n_out,
             towers=towers,
-            param_budget=self._budget(n_in, n_out),
+            param_budget=self._budget(n_in, n_out, settings),
             arch=arch,
             **self._activations(),
         )
@@ -291,13 +291,13 @@ class DGEXRegressor(_BaseNetRegressor):
             return "width" if self.width is not None else "param_budget"
         return {"skip": "arch", "towers": "towers"}.get(module_argument, module_argument)
 
-    def _module_class_and_kwargs(self, n_in, n_out):
+    def _module_class_and_kwargs(self, n_in, n_out, settings=None):
         arch, skip, towers = self._nn_arch()
         kwargs = {
             "arch": arch,
             "skip": skip,
             "towers": towers,
-            "width": self._resolve_width(n_in, n_out),
+            "width": self._resolve_width(n_in, n_out, settings),
             "dropout": self.dropout,
             **self._activations(),
         }
@@ -308,7 +308,17 @@ class DGEXRegressor(_BaseNetRegressor):
         width = self._resolve_width(n_in, n_out)
         return budget.count_neurons(n_in, n_out, towers=towers, width=width, **self._activations())
 
-    def _set_fitted_state(self, nets, scaling, n_in, n_out, target_is_1d, n_train):
-        super()._set_fitted_state(nets, scaling, n_in, n_out, target_is_1d, n_train)
+    def _network_neurons(self, network):
+        kwargs = network.module_kwargs
+        return budget.count_neurons(
+            network.n_in,
+            network.n_out,
+            towers=kwargs["towers"],
+            width=kwargs["width"],
+            **self._activations(),
+        )
+
+    def _set_fitted_state(self, members, plan, n_in, n_out, target_is_1d, n_train):
+        super()._set_fitted_state(members, plan, n_in, n_out, target_is_1d, n_train)
         # Width of the first network (the widest group of targets when they split unevenly).
-        self.width_ = self._resolve_width(n_in, -(-n_out // self.n_target_splits))
+        self.width_ = plan.networks[0].module_kwargs["width"]

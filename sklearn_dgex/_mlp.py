@@ -186,7 +186,7 @@ class FlexibleMLPRegressor(_BaseNetRegressor):
         if self.batch_norm and self.layer_norm:
             raise ValueError("batch_norm and layer_norm are exclusive; set at most one to True.")
 
-    def _module_class_and_kwargs(self, n_in, n_out):
+    def _module_class_and_kwargs(self, n_in, n_out, settings=None):
         kwargs = {
             "hidden_layer_sizes": self._hidden_layer_sizes(),
             "activation": self.activation,

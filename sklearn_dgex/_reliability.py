@@ -9,12 +9,16 @@ Private module of the estimators (see :mod:`sklearn_dgex._base`):
   (a fitted model stays usable; a warm start's networks get their weights,
   optimizer state and history back), and a successful one leaves its nets
   without training-time callback state;
-- :func:`explain_out_of_memory`: an out-of-memory error during training
-  becomes one with the memory estimate of :mod:`sklearn_dgex.nn.memory` and a
-  batch size that fits;
+- :func:`refuse_if_too_large` and :func:`explain_out_of_memory`: a training
+  too large for the device is refused before it starts, and an out-of-memory
+  error during training becomes one with the memory estimate of
+  :mod:`sklearn_dgex.nn.memory` and a batch size that fits;
 - :func:`check_warm_start` and :func:`continue_with_settings`: a
   ``warm_start`` fit trains the fitted networks with the current optimizer
   settings, and refuses parameters that would build other networks.
+
+The functions get the values of the fit's plan (:mod:`sklearn_dgex._plan`) and
+the estimator's parameters, never the estimator's private state.
 """
 
 import functools
@@ -26,7 +30,6 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 
 from . import _callbacks
 from . import _skorch_glue as glue
-from ._device import resolve_device
 from .nn import memory
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -139,9 +142,9 @@ def check_has_targets(y, name):
         raise ValueError(f"{name} has no target columns (shape {tuple(shape)}); give at least one.")
 
 
-def check_batch_norm_batches(estimator, n_train, batch_size):
+def check_batch_norm_batches(batch_norm, n_train, batch_size):
     """Batch normalisation trains on batches of at least two rows."""
-    if getattr(estimator, "batch_norm", False) and min(n_train, batch_size) < 2:
+    if batch_norm and min(n_train, batch_size) < 2:
         raise ValueError(
             f"batch_norm=True needs training batches of at least 2 rows, but batch_size="
             f"{batch_size} and {n_train} training row(s) give batches of one row; use a "
@@ -179,11 +182,11 @@ def validate_allowing_nan_targets(estimator, X, y, reset):
     return X, y
 
 
-def check_enough_samples(estimator, n_samples):
+def check_enough_samples(name, n_samples):
     """A network needs two samples: one gives no scale to standardise by, nor a batch."""
     if n_samples < 2:
         raise ValueError(
-            f"{type(estimator).__name__} needs at least 2 samples to fit, got "
+            f"{name} needs at least 2 samples to fit, got "
             f"n_samples={n_samples}: scaling statistics and training batches need more than "
             "one sample."
         )
@@ -234,23 +237,16 @@ class _FittedState:
 
 
 def fit_transaction(fit):
-    """Decorate ``fit`` so that a failure leaves the estimator as it was.
-
-    Out-of-memory errors are re-raised with the memory estimate and a batch
-    size that fits (see :func:`explain_out_of_memory`).
-    """
+    """Decorate ``fit`` so that a failure leaves the estimator as it was."""
 
     @functools.wraps(fit)
     def transactional_fit(self, X, y, *args, **kwargs):
         saved = _FittedState(self)
         try:
             fitted = fit(self, X, y, *args, **kwargs)
-        except BaseException as exc:
-            explained = explain_out_of_memory(self, exc, y) if is_out_of_memory(exc) else None
+        except BaseException:
             saved.restore(self)
-            if explained is None:
-                raise
-            raise explained from exc
+            raise
         for net in fitted_nets(self):
             _callbacks.forget_training_state(net)
         return fitted
@@ -297,17 +293,10 @@ def is_out_of_memory(exc):
     )
 
 
-def _first_network_on_meta(estimator, n_in, n_out):
-    """The widest network of the fit, built on the meta device (no memory)."""
-    n_out_net = -(-n_out // estimator.n_target_splits)
-    module_class, kwargs = estimator._module_class_and_kwargs(n_in, n_out_net)
+def network_on_meta(network):
+    """The module of a planned network (:mod:`._plan`), built on the meta device (no memory)."""
     with torch.device("meta"):
-        return module_class(n_in=n_in, n_out=n_out_net, **kwargs)
-
-
-def _resolved(estimator, name):
-    """A setting as the fit used it ("auto" resolved), else the parameter."""
-    return getattr(getattr(estimator, "_settings", None), name, getattr(estimator, name))
+        return network.module(n_in=network.n_in, n_out=network.n_out, **network.module_kwargs)
 
 
 # The estimators' settings that shrink a training, named in the advice.
@@ -318,54 +307,51 @@ _REMEDIES = {
 }
 
 
-def _memory_report(estimator, n_samples, n_in, n_out):
-    """The memory report of the fit's widest network, beside its float32 training data."""
-    options = {"momentum": estimator.momentum} if estimator.optimizer in ("sgd", "rmsprop") else {}
+def memory_report(network, batch_size, optimizer, precision, device, data_bytes, momentum=0.0):
+    """The memory report of training ``network`` beside ``data_bytes`` of training data."""
+    options = {"momentum": momentum} if optimizer in ("sgd", "rmsprop") else {}
     return memory._TrainingMemoryReport(
-        _first_network_on_meta(estimator, n_in, n_out),
-        _resolved(estimator, "batch_size"),
-        estimator.optimizer,
-        estimator.precision,
-        device=resolve_device(estimator.device),
-        data_bytes=4 * n_samples * (n_in + n_out),
+        network_on_meta(network),
+        batch_size,
+        optimizer,
+        precision,
+        device=device,
+        data_bytes=data_bytes,
         **options,
     )
 
 
-def refuse_if_too_large(estimator, n_samples, n_in, n_out):
+def refuse_if_too_large(name, report):
     """Raise :class:`TrainingOutOfMemoryError` before training when it cannot fit.
 
-    Compares the estimate of :mod:`sklearn_dgex.nn.memory` (one network at the
-    fit's batch size, plus the float32 training data on the device) with the
-    device's usable memory, so that a configuration far too large for the
-    device is refused in milliseconds, before any of it is allocated. The
+    ``report`` is the :func:`memory_report` of the fit's widest network at the
+    fit's batch size, with its float32 training data on the device, compared
+    with the device's usable memory, so that a configuration far too large for
+    the device is refused in milliseconds, before any of it is allocated. The
     estimate leaves out allocator overhead, so it refuses only what cannot fit;
     what fits by a thin margin may still run out, and is then explained by
     :func:`explain_out_of_memory`.
     """
-    # The estimate runs a batch: check batch norm's batches first.
-    check_batch_norm_batches(estimator, n_samples, _resolved(estimator, "batch_size"))
-    report = _memory_report(estimator, n_samples, n_in, n_out)
     if report.fits:
         return report.estimate
     raise TrainingOutOfMemoryError(
-        f"{type(estimator).__name__} would run out of memory: "
-        + report.describe("training one network", **_REMEDIES)
+        f"{name} would run out of memory: " + report.describe("training one network", **_REMEDIES)
     )
 
 
-def explain_out_of_memory(estimator, exc, y):
-    """A :class:`TrainingOutOfMemoryError` for ``exc`` with the estimate and advice."""
+def explain_out_of_memory(exc, name, report, batch_size, precision):
+    """A :class:`TrainingOutOfMemoryError` for ``exc`` with the estimate and advice.
+
+    ``report`` is a callable that returns the :func:`memory_report`; any
+    failure of it is mentioned, never raised over the original error.
+    """
     try:
-        n_samples, n_out = (*np.shape(y), 1)[:2]
-        report = _memory_report(estimator, n_samples, estimator.n_features_in_, n_out)
-        summary = report.describe("training one network", **_REMEDIES)
+        summary = report().describe("training one network", **_REMEDIES)
     except Exception as failure:  # the advice must never hide the original error
         summary = f"(no memory estimate: {type(failure).__name__}: {failure})"
     return TrainingOutOfMemoryError(
-        f"{type(estimator).__name__} ran out of memory while training "
-        f"(batch_size={_resolved(estimator, 'batch_size')}, "
-        f"precision={estimator.precision!r}): {summary}\n"
+        f"{name} ran out of memory while training "
+        f"(batch_size={batch_size}, precision={precision!r}): {summary}\n"
         f"Original error: {exc}"
     )
 
@@ -373,35 +359,33 @@ def explain_out_of_memory(estimator, exc, y):
 # --------------------------------------------------------------------------
 # Warm start
 # --------------------------------------------------------------------------
-def _fitted_members(estimator):
-    return getattr(estimator, "ensemble_", [estimator.nets_])
-
-
-def check_warm_start(estimator, n_in, n_out, device):
+def check_warm_start(name, params, fitted_nets, fitted_linear_shortcut, networks, parameter_of):
     """Refuse a ``warm_start`` fit whose parameters would build other networks.
 
     A warm start trains the fitted networks further, so everything that
     defines them must stay: their number (``n_target_splits``, ``n_ensemble``,
     checked with the settings), the linear shortcut, and every argument of
     their modules (sizes, width, architecture, activations, dropout,
-    normalisation). Each difference is named with the parameter behind it.
+    normalisation). ``params`` are the estimator's parameters,
+    ``fitted_nets`` the nets of its first member, ``networks`` the plan's
+    networks of the current parameters, and ``parameter_of`` names the
+    parameter behind a module argument, so that each difference is named with
+    the parameter a user would change.
     """
-    name = type(estimator).__name__
-    nets = _fitted_members(estimator)[0]
-    if len(nets) != estimator.n_target_splits:
-        _refuse(name, f"n_target_splits={estimator.n_target_splits}", f"{len(nets)}")
-    shortcut = estimator.linear_shortcut
-    if shortcut != "auto" and bool(shortcut) != bool(estimator.linear_shortcut_):
-        _refuse(name, f"linear_shortcut={shortcut}", f"{estimator.linear_shortcut_}")
-    for net in nets:
-        fresh = estimator._new_net(n_in, net.get_params_for("module")["n_out"], 0, device)
-        if fresh.module is not net.module:
-            _refuse(name, f"a {fresh.module.__name__} network", f"{net.module.__name__} networks")
-        then, now = net.get_params_for("module"), fresh.get_params_for("module")
+    if len(fitted_nets) != params["n_target_splits"]:
+        _refuse(name, f"n_target_splits={params['n_target_splits']}", f"{len(fitted_nets)}")
+    shortcut = params["linear_shortcut"]
+    if shortcut != "auto" and bool(shortcut) != bool(fitted_linear_shortcut):
+        _refuse(name, f"linear_shortcut={shortcut}", f"{fitted_linear_shortcut}")
+    for net, network in zip(fitted_nets, networks, strict=True):
+        if network.module is not net.module:
+            _refuse(name, f"a {network.module.__name__} network", f"{net.module.__name__} networks")
+        then = net.get_params_for("module")
+        now = {"n_in": network.n_in, "n_out": network.n_out, **network.module_kwargs}
         for key in sorted(set(then) | set(now)):
             if _canonical(then.get(key)) != _canonical(now.get(key)):
-                parameter = estimator._network_parameter(key)
-                value = getattr(estimator, parameter, None)
+                parameter = parameter_of(key)
+                value = params.get(parameter)
                 setting = f"{parameter}={value!r}"
                 if _canonical(value) != _canonical(now.get(key)):
                     setting += f" (networks with {key}={now.get(key)!r})"

@@ -16,8 +16,9 @@ def _data():
 def test_fit_refuses_early_with_the_estimate_and_a_batch_size_that_fits(monkeypatch):
     X, Y = _data()
     estimator = DGEXRegressor(arch="dense", width=64, batch_size=32, max_epochs=1, device="cpu")
+    module_class, kwargs = estimator._module_class_and_kwargs(10, 6)
     with torch.device("meta"):
-        net = _reliability._first_network_on_meta(estimator, 10, 6)
+        net = module_class(n_in=10, n_out=6, **kwargs)
     needed = memory.estimate_training_memory(net, 32, "nadam").total + 4 * 32 * 16
     budget = memory.estimate_training_memory(net, 8, "nadam").total + 4 * 32 * 16
     assert budget < needed
