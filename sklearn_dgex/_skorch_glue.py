@@ -353,7 +353,7 @@ class InMemoryNet(NeuralNetRegressor):
 
     # _default_callbacks and _set_training are private in skorch, which has no
     # public hook for either: pyproject.toml caps skorch's version, and
-    # tests/test_skorch_hooks.py checks that they are still what this net expects.
+    # tests/architecture/test_skorch_hooks.py checks that they are still what this net expects.
     @property
     def _default_callbacks(self):
         # skorch's defaults read per-batch history entries, which this net does

@@ -1,6 +1,6 @@
 """Write small model files of the current format into ``tests/data``, for the compatibility test.
 
-``tests/test_model_files.py`` loads every ``*.dgex`` file there and checks
+``tests/persistence/test_model_files.py`` loads every ``*.dgex`` file there and checks
 that it predicts what it predicted when it was written. The files of a format
 version are written once, by the code of that version, and committed; later
 versions of sklearn-dgex must go on loading them. So run this only when the

@@ -7,7 +7,7 @@ import pytest
 
 from sklearn_dgex import _dgex, _mlp
 
-PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "estimators.rst"
+PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "estimators.rst"
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 

@@ -24,13 +24,6 @@ tiny_dgex, tiny_mlp = tiny_estimators(max_epochs=2, batch_size=16, linear_shortc
 
 
 @pytest.fixture(scope="module")
-def data():
-    return make_expression(
-        n_samples=N_SAMPLES, n_landmarks=N_FEATURES, n_targets=N_TARGETS, random_state=0
-    )
-
-
-@pytest.fixture(scope="module")
 def fitted(data):
     X, Y = data
     return tiny_dgex(validation_fraction=0.25).fit(X, Y)
@@ -433,7 +426,7 @@ def test_reliability_page_examples():
     import doctest
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "reliability.rst"
+    page = Path(__file__).resolve().parents[2] / "docs" / "reliability.rst"
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     failures, attempted = doctest.testfile(str(page), module_relative=False, optionflags=flags)
     assert attempted > 20 and failures == 0

@@ -16,7 +16,7 @@ import pytest
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor, load
 from sklearn_dgex.persistence import FORMAT_VERSION
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 FILES = sorted(DATA.glob("*.dgex"))
 #: Predictions must agree to the rounding of the float32 networks: another CPU or
 #: BLAS may sum in another order and change the last bits, while anything a

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.mark.parametrize("page", ["quickstart.rst", "workflow.rst", "real_data.rst"])

@@ -16,7 +16,7 @@ from sklearn_dgex.cli import build_parser, main
 from sklearn_dgex.datasets import make_expression, read_expression, write_expression
 from sklearn_dgex.metrics import mmae, rmse
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ["gctx", "gct", "gct.gz", "csv", "tsv", "csv.gz", "parquet", "h5ad", "npz"]
 N_LANDMARKS, N_TARGETS = 12, 6
 TINY = [

@@ -29,13 +29,6 @@ tiny_dgex, tiny_mlp = tiny_estimators(
 )
 
 
-@pytest.fixture(scope="module")
-def data():
-    return make_expression(
-        n_samples=N_SAMPLES, n_landmarks=N_FEATURES, n_targets=N_TARGETS, random_state=0
-    )
-
-
 def weights(model):
     """Every network's state, in a flat dict."""
     nets = [net for member in model.ensemble_ for net in member]
@@ -626,11 +619,12 @@ def test_same_random_state_same_predictions_in_process_and_across_processes():
     assert _predictions_digest(7) == digest
     assert _predictions_digest(8) != digest  # the seed does matter
     script = (
-        "import sys; sys.path.insert(0, 'tests'); import torch; torch.set_num_threads(1)\n"
+        "import sys; sys.path[:0] = ['tests/training', 'tests']\n"
+        "import torch; torch.set_num_threads(1)\n"
         "from test_reliability_training import _predictions_digest\n"
         "print(_predictions_digest(7))\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     environment = {**os.environ, "PYTHONHASHSEED": "123", "OMP_NUM_THREADS": "1"}
     output = subprocess.run(
         [sys.executable, "-c", script],

@@ -432,7 +432,7 @@ def test_docstring_examples_run():
 
 
 def test_docs_page_examples_run():
-    page = Path(__file__).resolve().parents[1] / "docs" / "metrics.rst"
+    page = Path(__file__).resolve().parents[2] / "docs" / "metrics.rst"
     result = doctest.testfile(
         str(page),
         module_relative=False,

@@ -396,7 +396,7 @@ def test_warm_start_continues_every_member_with_its_shortcut(small):
 # The user guide page and the benchmark
 # ----------------------------------------------------------------------------
 def test_user_guide_page_examples_run():
-    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "small_data.rst"
+    page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "small_data.rst"
     result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 

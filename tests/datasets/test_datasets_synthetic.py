@@ -176,7 +176,7 @@ def test_examples_of_the_data_modules_run():
 
 def test_examples_of_the_data_page_run(shared_data_dir, monkeypatch):
     # The page reads ../shared/data relative to the repository root.
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -132,7 +132,7 @@ def test_networks_page_examples_run():
     import doctest
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "networks.rst"
+    page = Path(__file__).resolve().parents[2] / "docs" / "networks.rst"
     result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 10
     assert result.failed == 0

@@ -9,7 +9,7 @@ couple the layers below to the estimator's internals. The source is read with
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1] / "sklearn_dgex"
+ROOT = Path(__file__).resolve().parents[2] / "sklearn_dgex"
 # The estimator classes, which own their private state.
 ESTIMATOR_MODULES = {"_base.py", "_dgex.py", "_mlp.py"}
 # Names that hold an estimator outside the estimator classes.

@@ -9,7 +9,7 @@ import pytest
 
 from sklearn_dgex.datasets import load_l1000_aliases
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REAL_SOURCE = Path("/usr/lib/R/site-library/org.Hs.eg.db/extdata/org.Hs.eg.sqlite")
 
 

@@ -16,7 +16,6 @@ from sklearn.model_selection import GridSearchCV
 from sklearn_dgex import _skorch_glue as glue
 from sklearn_dgex import load
 from sklearn_dgex._callbacks import MaskedLoss
-from sklearn_dgex.datasets import make_expression
 
 N_SAMPLES, N_FEATURES, N_TARGETS = 40, 6, 5
 tiny_dgex, tiny_mlp = tiny_estimators(max_epochs=2, batch_size=16, linear_shortcut=False)
@@ -27,13 +26,6 @@ TINY = [tiny_dgex, tiny_mlp]
 CHEAP = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@pytest.fixture(scope="module")
-def data():
-    return make_expression(
-        n_samples=N_SAMPLES, n_landmarks=N_FEATURES, n_targets=N_TARGETS, random_state=0
-    )
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = "sklearn_dgex"
-ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 
 
 def _module_name(path):

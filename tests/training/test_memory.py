@@ -290,7 +290,7 @@ def test_activation_estimate_matches_the_measured_peak_of_a_training_step():
 
 
 def test_performance_page_examples_run():
-    page = Path(__file__).resolve().parents[1] / "docs" / "performance.rst"
+    page = Path(__file__).resolve().parents[2] / "docs" / "performance.rst"
     result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0

@@ -29,7 +29,7 @@ from sklearn_dgex.de import (
     select_clusters,
 )
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _de_report():
