@@ -147,7 +147,7 @@ def _schedule(schedule, lr, epochs):
         return "constant"
     if schedule != "dgex" or not isinstance(epochs, int):
         return schedule
-    from sklearn_dgex._skorch_glue import StepMultiplier
+    from sklearn_dgex._torch.net import StepMultiplier
 
     steps = StepMultiplier(epochs)
     bounds = [*steps.starts[1:], epochs]

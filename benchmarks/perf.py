@@ -54,8 +54,8 @@ if __package__ in (None, ""):
 
 from benchmarks._machine import load_average, machine_description
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
-from sklearn_dgex._device import resolve_device
-from sklearn_dgex._skorch_glue import BF16_CPU_FLAGS, cpu_flags
+from sklearn_dgex._torch.device import resolve_device
+from sklearn_dgex._torch.net import BF16_CPU_FLAGS, cpu_flags
 from sklearn_dgex.nn import DGEXNet, FlexibleMLP, TowerLinear, dense_budget, solve_width
 from sklearn_dgex.nn.memory import estimate_training_memory, format_bytes
 

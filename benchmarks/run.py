@@ -782,7 +782,7 @@ def main(argv=None):
     log = _quiet_log if args.quiet else _log
     try:
         if args.scheduler == "local":  # on a cluster each worker resolves its own device
-            from sklearn_dgex._device import resolve_device  # imports torch: not for --list
+            from sklearn_dgex._torch.device import resolve_device  # imports torch: not for --list
 
             # --dry-run describes a GPU run on any machine.
             args.device = resolve_device(args.device, check_available=not args.dry_run)

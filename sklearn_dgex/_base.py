@@ -1,10 +1,10 @@
 """Shared base of the network regressors: validation, scaling, training, prediction.
 
 The estimators compose skorch rather than subclass it: ``fit`` validates the
-data the scikit-learn way, resolves once a :class:`~sklearn_dgex._plan.FitPlan`
+data the scikit-learn way, resolves once a :class:`~sklearn_dgex._fit.plan.FitPlan`
 (the "auto" settings, the networks and their widths, device, precision,
 threads, scaling and seeds), and trains one
-:class:`~sklearn_dgex._skorch_glue.InMemoryNet` per group of targets over a
+:class:`~sklearn_dgex._torch.net.InMemoryNet` per group of targets over a
 module class of :mod:`sklearn_dgex.nn`; the training code reads the plan, not
 the estimator's state. Subclasses only say which module to build
 (:meth:`_BaseNetRegressor._module_class_and_kwargs`) and how many neurons it
@@ -27,13 +27,15 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import GradientNormClipping
 from skorch.helper import predefined_split
 
-from . import _callbacks, _registry, _reliability, persistence
-from . import _skorch_glue as glue
+from . import _registry, _reliability, persistence
 from . import _small_data as small_data
-from ._device import resolve_device
-from ._plan import FitPlan, MemberSeeds, Network, Scaling
-from ._target_blocks import split_columns as _split_columns
-from ._target_blocks import split_sizes as _split_sizes
+from ._fit.plan import FitPlan, MemberSeeds, Network, Scaling
+from ._fit.target_blocks import split_columns as _split_columns
+from ._fit.target_blocks import split_sizes as _split_sizes
+from ._torch import callbacks as net_callbacks
+from ._torch import losses
+from ._torch import net as glue
+from ._torch.device import resolve_device
 from .distributed import trial_scope
 from .metrics import epochs_to_threshold as _epochs_to_threshold
 from .nn.shortcut import LinearShortcut
@@ -502,7 +504,7 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
         raise NotImplementedError
 
     def _network_neurons(self, network):
-        """The number of neurons of a planned :class:`~._plan.Network`."""
+        """The number of neurons of a planned :class:`~._fit.plan.Network`."""
         return self._count_neurons(network.n_in, network.n_out)
 
     def _check_hyperparameters(self, n_in, n_out):
@@ -571,13 +573,13 @@ default=None
         return self
 
     def _plan_fit(self, X, Y, validation, warm):
-        """Resolve the :class:`~._plan.FitPlan` of this fit, once, and open its checkpoints.
+        """Resolve the :class:`~._fit.plan.FitPlan` of this fit, once, and open its checkpoints.
 
         Everything that may refuse the fit (conflicting parameters, a warm
         start that would build other networks, a training too large for the
         device, a checkpoint directory of another fit) is checked here, before
         the seeds are drawn and before anything trains. Returns the plan and
-        the checkpoints (:class:`_callbacks.Checkpoints` or None).
+        the checkpoints (:class:`~._torch.callbacks.Checkpoints` or None).
         """
         (n_samples, n_in), n_out = X.shape, Y.shape[1]
         settings = self._resolve_settings(X.shape, warm)
@@ -621,7 +623,7 @@ default=None
         return plan, checkpoints
 
     def _plan_networks(self, n_in, n_out, settings):
-        """One :class:`~._plan.Network` per block of targets, its module solved once per size."""
+        """One :class:`~._fit.plan.Network` per target block, its module solved once per size."""
         solved, networks = {}, []
         for columns in _split_columns(n_out, self.n_target_splits):
             size = len(columns)
@@ -1073,7 +1075,7 @@ default=None
         return nets
 
     def _open_checkpoints(self, X, Y, validation, warm, settings):
-        """The fit's checkpoint directory (:class:`_callbacks.Checkpoints`), or None."""
+        """The fit's checkpoint directory (:class:`~._torch.callbacks.Checkpoints`), or None."""
         if self.checkpoint_dir is None:
             return None
         if warm:
@@ -1084,9 +1086,9 @@ default=None
             )
         arrays = (X, Y) if validation is None else (X, Y, *validation)
         # The parameters before the seeds advance a random_state generator.
-        params = _callbacks.resume_params(self.get_params(deep=False))
+        params = net_callbacks.resume_params(self.get_params(deep=False))
         seeds = self._member_seeds(settings.n_ensemble)
-        return _callbacks.Checkpoints.open(
+        return net_callbacks.Checkpoints.open(
             self.checkpoint_dir,
             self.checkpoint_every,
             type(self).__name__,
@@ -1112,7 +1114,7 @@ default=None
         )
         criterion, criterion_kwargs = glue.loss_class(self.loss), {}
         if self.allow_nan_targets:  # missing targets are left out of the loss
-            criterion, criterion_kwargs = _callbacks.MaskedLoss, {"base": criterion}
+            criterion, criterion_kwargs = losses.MaskedLoss, {"base": criterion}
         return glue.InMemoryNet(
             module,
             criterion=criterion,
@@ -1141,10 +1143,10 @@ default=None
         net.initialize_callbacks()
 
     def _callbacks(self, settings, target_scale, index, member, validating):
-        errors = _callbacks.MaskedOriginalUnitErrors if self.allow_nan_targets else None
+        errors = net_callbacks.MaskedOriginalUnitErrors if self.allow_nan_targets else None
         callbacks = [
             # First, so that nothing else sees a diverged epoch.
-            ("nonfinite", _callbacks.NonFiniteGuard(self.on_nonfinite)),
+            ("nonfinite", net_callbacks.NonFiniteGuard(self.on_nonfinite)),
             ("lr", glue.RecordLearningRate()),
             (
                 "original_unit_errors",
@@ -1179,7 +1181,7 @@ default=None
         # skorch ends training quietly on KeyboardInterrupt (early stopping
         # and the divergence guard use it); a user's Ctrl-C must still reach the caller.
         epochs_run = len(net.history) - epochs_before
-        if epochs_run < epochs and not _callbacks.any_stopped(net):
+        if epochs_run < epochs and not net_callbacks.any_stopped(net):
             raise KeyboardInterrupt
 
     # ------------------------------------------------------------------

@@ -7,7 +7,7 @@ persistence to save). Each entry gives the class and its network factory, the
 one thing persistence needs from an estimator to rebuild its networks.
 
 Contract of ``new_net(estimator, n_in, n_out, shuffle_seed, device)``: return
-a new, uninitialised :class:`~sklearn_dgex._skorch_glue.InMemoryNet` for one
+a new, uninitialised :class:`~sklearn_dgex._torch.net.InMemoryNet` for one
 network with ``n_in`` inputs and ``n_out`` outputs, built from the
 estimator's parameters and its fitted settings, exactly as ``fit`` builds it
 (same module class and arguments, optimizer and criterion), with the given

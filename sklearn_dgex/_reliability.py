@@ -17,7 +17,7 @@ Private module of the estimators (see :mod:`sklearn_dgex._base`):
   ``warm_start`` fit trains the fitted networks with the current optimizer
   settings, and refuses parameters that would build other networks.
 
-The functions get the values of the fit's plan (:mod:`sklearn_dgex._plan`) and
+The functions get the values of the fit's plan (:mod:`sklearn_dgex._fit.plan`) and
 the estimator's parameters, never the estimator's private state.
 """
 
@@ -28,8 +28,8 @@ import scipy.sparse
 import torch
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
-from . import _callbacks
-from . import _skorch_glue as glue
+from ._torch import callbacks as _callbacks
+from ._torch import net as glue
 from .nn import memory
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -294,7 +294,7 @@ def is_out_of_memory(exc):
 
 
 def network_on_meta(network):
-    """The module of a planned network (:mod:`._plan`), built on the meta device (no memory)."""
+    """The module of a planned network (:mod:`._fit.plan`), built on the meta device (no memory)."""
     with torch.device("meta"):
         return network.module(n_in=network.n_in, n_out=network.n_out, **network.module_kwargs)
 

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from . import _skorch_glue as glue
-from ._ridge import best_input_scaling_ridge
+from ._fit.ridge import best_input_scaling_ridge
+from ._torch import net as glue
 from .nn.shortcut import LinearShortcut, output_linear
 
 # ----------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def input_scalings(X, raw_scale, standardized):
 def fit_linear_path(X, Y, scalings):
     """The ridge of ``X``, ``Y`` over both input scalings and all alphas, by exact LOO.
 
-    Returns the :class:`~sklearn_dgex._ridge.RidgeFit` (coefficients for ``X``
+    Returns the :class:`~sklearn_dgex._fit.ridge.RidgeFit` (coefficients for ``X``
     as given) and the SVD of ``X`` as given (the all-ones candidate).
     """
     fit, svds = best_input_scaling_ridge(X, Y, scalings)
@@ -348,7 +348,7 @@ def refit_linear_paths(members, column_blocks, X, Y, scalings):
     leave-one-out). A member without a network that beat its ridge on
     validation data is then exactly this ridge. Networks without a linear
     path (kept by the fallback) are left alone. Returns the
-    :class:`~sklearn_dgex._ridge.RidgeFit`.
+    :class:`~sklearn_dgex._fit.ridge.RidgeFit`.
     """
     fit, _ = fit_linear_path(X, Y, scalings)
     for nets in members:

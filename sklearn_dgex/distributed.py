@@ -31,8 +31,8 @@ from numbers import Integral, Real
 
 import joblib
 
-from . import _device
 from ._optional import import_optional
+from ._torch import device as _device
 
 __all__ = [
     "free_gpu_memory",

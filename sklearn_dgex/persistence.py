@@ -48,7 +48,7 @@ import torch
 
 from . import _registry, _schema
 from ._files import json_default, write_atomically
-from ._target_blocks import split_sizes
+from ._fit.target_blocks import split_sizes
 from .nn import LinearShortcut
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
@@ -104,7 +104,7 @@ class _Encoder:
         return len(self.nets) - 1
 
     def encode(self, value, where):
-        from ._skorch_glue import InMemoryNet
+        from ._torch.net import InMemoryNet
 
         if value is None or isinstance(value, (bool, str)):
             return value
@@ -288,7 +288,7 @@ def _wrap(inner, spec, saved):
 def _rebuild_net(estimator, new_net, config, tensors, index, device):
     from skorch.history import History
 
-    from ._skorch_glue import seeded_torch
+    from ._torch.net import seeded_torch
 
     saved_kwargs = config.get("module_kwargs")
     kwargs = _expect_dict(_Decoder({}).decode(saved_kwargs))
@@ -588,7 +588,7 @@ def _read_tensors(path, config, payload):
 
 
 def _resolve_load_device(saved_device, device):
-    from ._device import resolve_device
+    from ._torch.device import resolve_device
 
     if device is not None:
         return resolve_device(device)

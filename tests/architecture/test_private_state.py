@@ -1,6 +1,6 @@
 """Only the estimator classes read an estimator's private attributes.
 
-The estimator resolves a fit's plan (:mod:`sklearn_dgex._plan`) and hands its
+The estimator resolves a fit's plan (:mod:`sklearn_dgex._fit.plan`) and hands its
 values down; a helper that takes the estimator to read its private state would
 couple the layers below to the estimator's internals. The source is read with
 ``ast``, so the test imports nothing.

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from skorch import NeuralNet, NeuralNetRegressor
 
-from sklearn_dgex import _skorch_glue as glue
+from sklearn_dgex._torch import net as glue
 
 #: skorch's private methods that InMemoryNet overrides, with the signature it assumes.
 OVERRIDDEN = {"_set_training": "(self, training=True)"}

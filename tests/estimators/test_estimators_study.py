@@ -7,7 +7,7 @@ from study_tables import TABLE_1
 
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
 from sklearn_dgex._base import _split_sizes
-from sklearn_dgex._skorch_glue import DGEX_STUDY_LR_STEPS, StepMultiplier
+from sklearn_dgex._torch.net import DGEX_STUDY_LR_STEPS, StepMultiplier
 from sklearn_dgex.nn import budget
 
 

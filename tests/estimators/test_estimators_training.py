@@ -6,7 +6,7 @@ import torch
 from _helpers import tiny_estimators
 
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
-from sklearn_dgex import _skorch_glue as glue
+from sklearn_dgex._torch import net as glue
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.metrics import epochs_to_threshold, mmae, rmse
 from sklearn_dgex.nn import budget

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sklearn_dgex import DGEXRegressor
-from sklearn_dgex._plan import MemberSeeds
+from sklearn_dgex._fit.plan import MemberSeeds
 from sklearn_dgex.nn import budget
 
 

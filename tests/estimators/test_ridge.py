@@ -1,10 +1,10 @@
-"""Closed-form ridge and principal-component rank with exact leave-one-out choices (_ridge)."""
+"""Closed-form ridge and principal-component rank with exact leave-one-out choices (_fit.ridge)."""
 
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
-from sklearn_dgex._ridge import CenteredSVD
+from sklearn_dgex._fit.ridge import CenteredSVD
 
 ALPHAS = np.logspace(-2, 3, 11)
 

@@ -75,7 +75,7 @@ def _ridge_cv(inputs, Ys):
     """RidgeCV over the linear path's relative alphas, on ``inputs``."""
     from sklearn.linear_model import RidgeCV
 
-    from sklearn_dgex._ridge import RELATIVE_ALPHAS
+    from sklearn_dgex._fit.ridge import RELATIVE_ALPHAS
 
     mean_variance = np.mean(inputs.var(axis=0))
     return RidgeCV(alphas=RELATIVE_ALPHAS * mean_variance).fit(inputs, Ys)

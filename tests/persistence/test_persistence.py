@@ -435,8 +435,9 @@ def test_reliability_page_examples():
 def test_docstring_examples_of_the_reliability_modules():
     import doctest
 
-    from sklearn_dgex import _base, _callbacks, persistence
+    from sklearn_dgex import _base, persistence
+    from sklearn_dgex._torch import losses
 
-    for module in (persistence, _callbacks, _base):
+    for module in (persistence, losses, _base):
         failures, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert attempted > 0 and failures == 0, module.__name__

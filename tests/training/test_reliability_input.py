@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import GridSearchCV
 
-from sklearn_dgex import _skorch_glue as glue
 from sklearn_dgex import load
-from sklearn_dgex._callbacks import MaskedLoss
+from sklearn_dgex._torch import net as glue
+from sklearn_dgex._torch.losses import MaskedLoss
 
 N_SAMPLES, N_FEATURES, N_TARGETS = 40, 6, 5
 tiny_dgex, tiny_mlp = tiny_estimators(max_epochs=2, batch_size=16, linear_shortcut=False)

@@ -18,8 +18,8 @@ from _helpers import tiny_estimators
 from skorch.exceptions import DeviceWarning
 
 from sklearn_dgex import DGEXRegressor, load
-from sklearn_dgex import _skorch_glue as glue
-from sklearn_dgex._callbacks import MaskedLoss
+from sklearn_dgex._torch import net as glue
+from sklearn_dgex._torch.losses import MaskedLoss
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.nn import memory
 

@@ -119,7 +119,7 @@ class CenteredSVD:
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_dgex._ridge import CenteredSVD
+    >>> from sklearn_dgex._fit.ridge import CenteredSVD
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(30, 4))
     >>> svd = CenteredSVD(X, X @ rng.normal(size=(4, 2)))
@@ -246,7 +246,7 @@ class CenteredSVD:
         Examples
         --------
         >>> import numpy as np
-        >>> from sklearn_dgex._ridge import CenteredSVD
+        >>> from sklearn_dgex._fit.ridge import CenteredSVD
         >>> rng = np.random.default_rng(0)
         >>> Z = rng.normal(size=(200, 3))  # three programs ...
         >>> X = Z @ rng.normal(size=(3, 30)) + 0.3 * rng.normal(size=(200, 30))
@@ -343,7 +343,7 @@ def best_input_scaling_ridge(X, Y, column_scales, alphas=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_dgex._ridge import best_input_scaling_ridge
+    >>> from sklearn_dgex._fit.ridge import best_input_scaling_ridge
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 5)) * [10.0, 10.0, 0.1, 0.1, 0.1]
     >>> Y = X[:, :2] @ rng.normal(size=(2, 3)) + rng.normal(size=(60, 3))

@@ -2,9 +2,9 @@
 
 Private module of the estimators (see :mod:`sklearn_dgex._base`):
 
-- :class:`MaskedLoss` and :class:`MaskedOriginalUnitErrors`: the training loss
-  and the validation errors over the observed targets only
-  (``allow_nan_targets=True``);
+- :class:`MaskedOriginalUnitErrors`: the validation errors over the observed
+  targets only (``allow_nan_targets=True``; the training loss is
+  :class:`~sklearn_dgex._torch.losses.MaskedLoss`);
 - :class:`NonFiniteGuard`: stops a diverging fit with a clear error, or
   restores the weights of the last finite epoch (``on_nonfinite``);
 - :class:`Checkpoints` and :class:`CheckpointCallback`: ``checkpoint_dir``,
@@ -31,8 +31,8 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from . import _skorch_glue as glue
-from ._files import json_default, write_atomically
+from .._files import json_default, write_atomically
+from . import net as glue
 
 CHECKPOINT_FORMAT = "sklearn-dgex-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -50,39 +50,6 @@ _EARLY_STOPPING_STATE = ("best_score_", "best_epoch_", "misses_", "dynamic_thres
 # --------------------------------------------------------------------------
 # Missing targets
 # --------------------------------------------------------------------------
-class MaskedLoss(torch.nn.Module):
-    """Mean of an element-wise loss over the observed (non-NaN) targets.
-
-    A missing target contributes neither to the loss nor to its gradient: it is
-    replaced by the detached prediction, whose loss and gradient are zero for
-    the MAE, MSE and Huber losses.
-
-    Parameters
-    ----------
-    base : type, default=torch.nn.MSELoss
-        A torch loss class taking ``reduction="none"``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_dgex._callbacks import MaskedLoss
-    >>> loss = MaskedLoss(torch.nn.L1Loss)
-    >>> float(loss(torch.zeros(2, 2), torch.tensor([[1.0, float("nan")], [3.0, 2.0]])))
-    2.0
-    """
-
-    def __init__(self, base=torch.nn.MSELoss):
-        super().__init__()
-        self.elementwise = base(reduction="none")
-
-    def forward(self, y_pred, y_true):
-        observed = ~torch.isnan(y_true)
-        filled = torch.where(observed, y_true, y_pred.detach())
-        losses = self.elementwise(y_pred, filled)
-        # A batch without any observed target has loss 0, not 0/0.
-        return losses.sum() / observed.sum().clamp(min=1)
-
-
 class MaskedOriginalUnitErrors(glue.OriginalUnitErrors):
     """Validation MMAE and RMSE in original units over the observed targets only.
 
