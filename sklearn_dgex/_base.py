@@ -33,6 +33,7 @@ from ._fit.plan import FitPlan, MemberSeeds, Network, Scaling
 from ._fit.target_blocks import split_columns as _split_columns
 from ._fit.target_blocks import split_sizes as _split_sizes
 from ._torch import callbacks as net_callbacks
+from ._torch import checkpoints as checkpoint_files
 from ._torch import losses
 from ._torch import net as glue
 from ._torch.device import resolve_device
@@ -579,7 +580,7 @@ default=None
         start that would build other networks, a training too large for the
         device, a checkpoint directory of another fit) is checked here, before
         the seeds are drawn and before anything trains. Returns the plan and
-        the checkpoints (:class:`~._torch.callbacks.Checkpoints` or None).
+        the checkpoints (:class:`~._torch.checkpoints.Checkpoints` or None).
         """
         (n_samples, n_in), n_out = X.shape, Y.shape[1]
         settings = self._resolve_settings(X.shape, warm)
@@ -1075,7 +1076,7 @@ default=None
         return nets
 
     def _open_checkpoints(self, X, Y, validation, warm, settings):
-        """The fit's checkpoint directory (:class:`~._torch.callbacks.Checkpoints`), or None."""
+        """The fit's checkpoint directory (:class:`~._torch.checkpoints.Checkpoints`), or None."""
         if self.checkpoint_dir is None:
             return None
         if warm:
@@ -1086,9 +1087,9 @@ default=None
             )
         arrays = (X, Y) if validation is None else (X, Y, *validation)
         # The parameters before the seeds advance a random_state generator.
-        params = net_callbacks.resume_params(self.get_params(deep=False))
+        params = checkpoint_files.resume_params(self.get_params(deep=False))
         seeds = self._member_seeds(settings.n_ensemble)
-        return net_callbacks.Checkpoints.open(
+        return checkpoint_files.Checkpoints.open(
             self.checkpoint_dir,
             self.checkpoint_every,
             type(self).__name__,

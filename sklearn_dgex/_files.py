@@ -1,7 +1,7 @@
 """Files written whole or not at all, and JSON that holds numpy values.
 
 Shared by the model files (:mod:`.persistence`) and the checkpoints
-(:mod:`._torch.callbacks`), and by the benchmarks' reports.
+(:mod:`._torch.checkpoints`), and by the benchmarks' reports.
 """
 
 import contextlib

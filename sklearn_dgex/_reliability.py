@@ -29,6 +29,7 @@ import torch
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from ._torch import callbacks as _callbacks
+from ._torch import checkpoints as _checkpoints
 from ._torch import net as glue
 from .nn import memory
 
@@ -214,8 +215,8 @@ class _FittedState:
                     net,
                     dict(vars(net)),
                     set(net._params_to_validate),
-                    _callbacks._cpu_tree(net.module_.state_dict()),
-                    _callbacks._cpu_tree(net.optimizer_.state_dict()),
+                    _checkpoints._cpu_tree(net.module_.state_dict()),
+                    _checkpoints._cpu_tree(net.optimizer_.state_dict()),
                     len(net.history),
                 )
                 for net in fitted_nets(estimator)
@@ -393,7 +394,7 @@ def check_warm_start(name, params, fitted_nets, fitted_linear_shortcut, networks
 
 
 def _canonical(value):
-    return _callbacks.canonical_value(value)
+    return _checkpoints.canonical_value(value)
 
 
 def _refuse(name, now, fitted):

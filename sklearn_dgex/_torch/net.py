@@ -19,12 +19,14 @@ network and change how skorch trains only by overriding single hooks of
   targets' original units, early stopping that restores the best weights, and
   the per-epoch progress line.
 
-Not here: the checkpoints and the divergence guard are callbacks of
-:mod:`sklearn_dgex._torch.callbacks`, the loss over observed targets is in
+Not here: the divergence guard is a callback of
+:mod:`sklearn_dgex._torch.callbacks`, the checkpoints are in
+:mod:`sklearn_dgex._torch.checkpoints`, the loss over observed targets is in
 :mod:`sklearn_dgex._torch.losses`, and the memory check runs before any
-network is built (:func:`sklearn_dgex._reliability.refuse_if_too_large`). :func:`optimizer_spec`
-picks fused or multi-tensor optimizer steps; ``InMemoryNet._compiled_module``
-holds the network compiled for ``compile=True``.
+network is built (:func:`sklearn_dgex._reliability.refuse_if_too_large`).
+:func:`optimizer_spec` picks fused or multi-tensor optimizer steps;
+``InMemoryNet._compiled_module`` holds the network compiled for
+``compile=True``.
 """
 
 import contextlib
