@@ -28,7 +28,8 @@ from skorch.callbacks import GradientNormClipping
 from skorch.helper import predefined_split
 
 from . import _registry, _reliability, persistence
-from . import _small_data as small_data
+from ._fit import linear as linear_fit
+from ._fit import settings as auto_settings
 from ._fit.plan import FitPlan, MemberSeeds, Network, Scaling
 from ._fit.target_blocks import split_columns as _split_columns
 from ._fit.target_blocks import split_sizes as _split_sizes
@@ -587,7 +588,7 @@ default=None
         self._check_all_hyperparameters(n_in, n_out)
         networks = self._plan_networks(n_in, n_out, settings)
         n_parameters = _count_parameters(_reliability.network_on_meta(networks[0]))
-        threads = small_data.resolve_threads(self.n_threads, settings.batch_size, n_parameters)
+        threads = auto_settings.resolve_threads(self.n_threads, settings.batch_size, n_parameters)
         settings = dataclasses.replace(settings, n_threads=threads)
         device = resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
@@ -658,7 +659,7 @@ default=None
         """
         path = None if plan.warm else plan.settings.linear_path
         scaling = plan.scaling
-        scalings = small_data.input_scalings(X, scaling.input_scale, self.input_scaling)
+        scalings = linear_fit.input_scalings(X, scaling.input_scale, self.input_scaling)
         blocks = [network.columns for network in plan.networks]
         members, linear = [], None
         for member, seeds in enumerate(plan.seeds):
@@ -673,10 +674,10 @@ default=None
                 nets = self._train_nets(plan, member, train, valid, shortcut, checkpoints)
             if path is not None and valid is not None:
                 if shortcut is not None:
-                    small_data.keep_networks_that_help(nets, blocks, valid, self.loss)
+                    linear_fit.keep_networks_that_help(nets, blocks, valid, self.loss)
                 else:
                     train = (train[0], _observed_or_zero(train[1]))
-                    small_data.fall_back_unless_networks_help(
+                    linear_fit.fall_back_unless_networks_help(
                         nets, blocks, train, valid, self.loss, scalings
                     )
             members.append(nets)
@@ -927,14 +928,14 @@ default=None
         if self.validation_fraction is not None:
             return self.validation_fraction
         if settings.early_stopping:
-            return small_data.DEFAULT_VALIDATION_FRACTION
+            return auto_settings.DEFAULT_VALIDATION_FRACTION
         return None
 
     # ------------------------------------------------------------------
     # Small data: "auto" settings, linear shortcut, ensemble
     # ------------------------------------------------------------------
     def _resolve_settings(self, shape, warm):
-        settings = small_data.resolve_settings(self.get_params(), *shape)
+        settings = auto_settings.resolve_settings(self.get_params(), *shape)
         if warm:  # a warm start continues the networks it has, with or without shortcut
             n_members = len(getattr(self, "ensemble_", [self.nets_]))
             if self.n_ensemble not in ("auto", n_members):
@@ -967,13 +968,13 @@ default=None
         )
 
     def _fit_shortcut(self, X, Y, scalings):
-        """The member's :class:`~._small_data.ShortcutRidge` on its scaled training rows."""
+        """The member's :class:`~._fit.linear.ShortcutRidge` on its scaled training rows."""
         missing = np.isnan(Y) if self.allow_nan_targets else None
         if missing is not None:
             # The ridge takes a missing target for its mean (0 once scaled);
             # the networks' loss leaves it out.
             Y = np.where(missing, np.float32(0.0), Y)
-        shortcut = small_data.ShortcutRidge(X, Y, scalings)
+        shortcut = linear_fit.ShortcutRidge(X, Y, scalings)
         if missing is not None:
             shortcut.Y_fit[missing] = np.nan
         return shortcut
@@ -983,11 +984,11 @@ default=None
         Y = _observed_or_zero(_standardize(Y, scaling.target_mean, scaling.target_scale))
         blocks = _split_columns(Y.shape[1], self.n_target_splits)
         X = _standardize(X, scaling.input_mean, scaling.input_scale)
-        return small_data.refit_linear_paths(members, blocks, X, Y, scalings)
+        return linear_fit.refit_linear_paths(members, blocks, X, Y, scalings)
 
     def _member_seeds(self, n_ensemble):
         """Seed rows of the members: the networks' seeds, then the validation split's."""
-        return small_data.ensemble_seeds(self.random_state, n_ensemble, self.n_target_splits + 1)
+        return auto_settings.ensemble_seeds(self.random_state, n_ensemble, self.n_target_splits + 1)
 
     # ------------------------------------------------------------------
     # Scaling
@@ -1030,7 +1031,7 @@ default=None
         """Train the networks of ensemble member ``member`` on its scaled arrays.
 
         ``train`` and ``valid`` (or None) are the member's scaled ``(X, Y)``;
-        ``shortcut`` its :class:`~._small_data.ShortcutRidge` when the plan has
+        ``shortcut`` its :class:`~._fit.linear.ShortcutRidge` when the plan has
         the linear shortcut.
         """
         X, Y = train

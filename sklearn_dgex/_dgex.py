@@ -25,7 +25,7 @@ _ARCHITECTURES = {
 
 #: Width per hidden layer of the dense network whose parameter count is the
 #: default budget (``param_budget=None``) before ``fit`` has seen the data, and
-#: the most it becomes then (see ``_small_data.DEFAULT_DENSE_WIDTH_BOUNDS``).
+#: the most it becomes then (see ``_fit.settings.DEFAULT_DENSE_WIDTH_BOUNDS``).
 REDUCED_STUDY_WIDTH = 1000
 #: The study's shape: 942 landmarks -> 4,759 targets per network, 3 hidden layers.
 _STUDY_SHAPE = (942, 4759, 3)
@@ -262,7 +262,7 @@ class DGEXRegressor(_BaseNetRegressor):
             return int(self.param_budget)
         if self.param_budget == "study":
             dense_width = budget.STUDY_WIDTHS[1]
-        else:  # from the number of rows, once fit knows them (see _small_data)
+        else:  # from the number of rows, once fit knows them (see _fit.settings)
             if settings is None:  # the fitted settings, if any
                 settings = getattr(self, "_settings", None)
             dense_width = getattr(settings, "dense_width", None) or REDUCED_STUDY_WIDTH

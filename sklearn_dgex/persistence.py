@@ -73,7 +73,7 @@ def _record_types():
     A tag names what a record means, never where its class lives. A new or
     removed field is a new tag (``.v2``), read beside the old one.
     """
-    from ._small_data import Settings
+    from ._fit.settings import Settings
 
     return {_schema.SETTINGS_RECORD: Settings}
 

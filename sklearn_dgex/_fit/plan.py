@@ -72,7 +72,7 @@ class FitPlan:
 
     Parameters
     ----------
-    settings : sklearn_dgex._small_data.Settings
+    settings : sklearn_dgex._fit.settings.Settings
         The values of the parameters that may be "auto" (linear path, early
         stopping, epochs, batch size, ensemble size, torch threads, default
         budget width); the fitted model keeps them.

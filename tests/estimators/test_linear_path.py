@@ -8,7 +8,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_dgex import DGEXRegressor
-from sklearn_dgex import _small_data as small_data
+from sklearn_dgex._fit import settings as auto_settings
 from sklearn_dgex.nn import LinearShortcut
 
 tiny_dgex, tiny_mlp = tiny_estimators(mlp=dict(hidden_layer_sizes=(16,)))
@@ -94,32 +94,32 @@ def test_fallback_leaves_missing_targets_out_of_the_comparison():
 # Threads
 # ----------------------------------------------------------------------------
 def test_auto_threads_follow_the_size_of_a_training_step(monkeypatch):
-    monkeypatch.setattr(small_data.os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(small_data.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    monkeypatch.setattr(auto_settings.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(auto_settings.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
-    assert small_data.resolve_threads("auto", batch_size=8, n_parameters=10_000) == 1
-    big = small_data.SINGLE_THREAD_MAX_WORK
-    assert small_data.resolve_threads("auto", 256, big) == 8
-    assert small_data.resolve_threads(3, 8, 10) == 3
+    assert auto_settings.resolve_threads("auto", batch_size=8, n_parameters=10_000) == 1
+    big = auto_settings.SINGLE_THREAD_MAX_WORK
+    assert auto_settings.resolve_threads("auto", 256, big) == 8
+    assert auto_settings.resolve_threads(3, 8, 10) == 3
 
 
 @pytest.mark.parametrize(("load", "expected"), [(0.4, 8), (2.6, 5), (7.9, 1), (30.0, 1)])
 def test_auto_threads_leave_the_cores_that_other_work_holds(monkeypatch, load, expected):
-    monkeypatch.setattr(small_data.os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(small_data.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(auto_settings.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(auto_settings.os, "getloadavg", lambda: (load, 0.0, 0.0))
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
-    big = small_data.SINGLE_THREAD_MAX_WORK
-    assert small_data.resolve_threads("auto", 256, big) == expected
-    assert small_data.resolve_threads(6, 256, big) == 6  # an explicit number is kept
+    big = auto_settings.SINGLE_THREAD_MAX_WORK
+    assert auto_settings.resolve_threads("auto", 256, big) == expected
+    assert auto_settings.resolve_threads(6, 256, big) == 6  # an explicit number is kept
 
 
 def test_auto_threads_without_a_load_average(monkeypatch):
     def unavailable():
         raise OSError("no load average")
 
-    monkeypatch.setattr(small_data.os, "getloadavg", unavailable)
+    monkeypatch.setattr(auto_settings.os, "getloadavg", unavailable)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    assert small_data.resolve_threads("auto", 256, small_data.SINGLE_THREAD_MAX_WORK) == 2
+    assert auto_settings.resolve_threads("auto", 256, auto_settings.SINGLE_THREAD_MAX_WORK) == 2
 
 
 @pytest.mark.parametrize("n_threads", ["auto", 3])

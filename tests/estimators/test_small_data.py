@@ -12,7 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_dgex import FlexibleMLPRegressor
-from sklearn_dgex import _small_data as small_data
+from sklearn_dgex._fit import linear as linear_fit
+from sklearn_dgex._fit import settings as auto_settings
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.metrics import mmae
 from sklearn_dgex.nn import DGEXNet, FlexibleMLP, LinearShortcut, budget
@@ -45,7 +46,7 @@ def linear_path_reference(model, X, Y):
 
 def scalings_of(Xs, X):
     """The candidate scalings of standardised inputs ``Xs`` of raw ``X``."""
-    return small_data.input_scalings(Xs, X.std(axis=0, dtype=np.float64), standardized=True)
+    return linear_fit.input_scalings(Xs, X.std(axis=0, dtype=np.float64), standardized=True)
 
 
 # ----------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def test_networks_are_kept_only_when_they_beat_the_ridge_by_a_standard_error(hel
     with torch.no_grad():
         # Targets the whole model fits exactly, or that only its linear path fits.
         Y = (module(X) if helps else module.linear(X)).numpy()
-    kept = small_data.keep_networks_that_help([_Net(module)], [np.arange(3)], (X.numpy(), Y), "mse")
+    kept = linear_fit.keep_networks_that_help([_Net(module)], [np.arange(3)], (X.numpy(), Y), "mse")
     assert kept is helps
     with torch.no_grad():
         expected = Y if helps else module.linear(X).numpy()
@@ -202,7 +203,7 @@ def test_networks_train_on_leave_one_out_residuals(small):
     X, Y, *_ = small
     Xs = StandardScaler().fit_transform(X).astype(np.float32)
     Ys = ((Y - Y.mean(axis=0)) / Y.std(axis=0)).astype(np.float32)
-    shortcut = small_data.ShortcutRidge(Xs, Ys, scalings_of(Xs, X))
+    shortcut = linear_fit.ShortcutRidge(Xs, Ys, scalings_of(Xs, X))
     loo = shortcut.fit_.loo_predict(Xs, Ys)
     # ridge(x) + residual target = Y_fit: the network's target is the LOO residual.
     np.testing.assert_allclose(shortcut.Y_fit - shortcut.fit_.predict(Xs), Ys - loo, atol=1e-5)
@@ -220,7 +221,7 @@ def test_networks_see_whitened_leading_principal_axes():
     Y = np.tanh(Z) @ rng.normal(size=(3, 5)) + Z @ rng.normal(size=(3, 5))
     Xs = StandardScaler().fit_transform(X).astype(np.float32)
     Ys = StandardScaler().fit_transform(Y).astype(np.float32)
-    shortcut = small_data.ShortcutRidge(Xs, Ys, scalings_of(Xs, X))
+    shortcut = linear_fit.ShortcutRidge(Xs, Ys, scalings_of(Xs, X))
     assert shortcut.rank_ == 3
     module = LinearShortcut(
         FlexibleMLP(40, 5, hidden_layer_sizes=(4,)),
@@ -291,7 +292,7 @@ def test_shortcut_argument_errors():
 # "auto" settings
 # ----------------------------------------------------------------------------
 def test_auto_turns_the_shortcut_on_for_few_samples_per_feature():
-    on = small_data.uses_linear_shortcut
+    on = auto_settings.uses_linear_shortcut
     assert on("auto", n_samples=100, n_features=942) and on("auto", 1884, 942)
     assert not on("auto", 1885, 942)  # more than twice as many samples as landmarks
     assert not on("auto", 19, 942)  # too few for leave-one-out and a validation split
@@ -300,21 +301,21 @@ def test_auto_turns_the_shortcut_on_for_few_samples_per_feature():
 
 def test_auto_settings_of_each_linear_path():
     params = FlexibleMLPRegressor().get_params()
-    plain = small_data.resolve_settings(
+    plain = auto_settings.resolve_settings(
         {**params, "linear_shortcut": False}, n_samples=6000, n_features=942
     )
-    assert plain == small_data.Settings(None, False, 50, 64, 1, dense_width=1000)
-    large = small_data.resolve_settings(params, n_samples=6000, n_features=942)
-    assert large == small_data.Settings("fallback", True, 200, 64, 1, dense_width=1000)
-    assert small_data.resolve_settings(params, 19, 942).linear_path is None
-    small = small_data.resolve_settings(params, n_samples=300, n_features=942)
+    assert plain == auto_settings.Settings(None, False, 50, 64, 1, dense_width=1000)
+    large = auto_settings.resolve_settings(params, n_samples=6000, n_features=942)
+    assert large == auto_settings.Settings("fallback", True, 200, 64, 1, dense_width=1000)
+    assert auto_settings.resolve_settings(params, 19, 942).linear_path is None
+    small = auto_settings.resolve_settings(params, n_samples=300, n_features=942)
     assert small.linear_shortcut and small.early_stopping and small.max_epochs == 200
     assert small.batch_size == 33  # 270 training rows / 8 batches
-    assert small_data.resolve_settings(params, 60, 942).batch_size == 8  # at least 8
+    assert auto_settings.resolve_settings(params, 60, 942).batch_size == 8  # at least 8
     assert small.n_ensemble == 3
     assert small.dense_width == 150  # a neuron for every two rows, within [128, 1000]
-    assert small_data.resolve_settings(params, 40, 942).dense_width == 128
-    assert small_data.resolve_settings(params, 5000, 942).dense_width == 1000
+    assert auto_settings.resolve_settings(params, 40, 942).dense_width == 128
+    assert auto_settings.resolve_settings(params, 5000, 942).dense_width == 1000
     explicit = {
         **params,
         "early_stopping": False,
@@ -322,8 +323,8 @@ def test_auto_settings_of_each_linear_path():
         "batch_size": 5,
         "n_ensemble": 2,
     }
-    expected = small_data.Settings("shortcut", False, 7, 5, 2, dense_width=150)
-    assert small_data.resolve_settings(explicit, 300, 942) == expected
+    expected = auto_settings.Settings("shortcut", False, 7, 5, 2, dense_width=150)
+    assert auto_settings.resolve_settings(explicit, 300, 942) == expected
 
 
 @pytest.mark.parametrize("make", TINY)
@@ -331,7 +332,7 @@ def test_auto_ensemble_is_three_members_with_the_shortcut_and_one_without(make, 
     X, Y, *_ = small
     with_shortcut = make(linear_shortcut=True, max_epochs=1).fit(X, Y)
     assert len(with_shortcut.ensemble_) == with_shortcut.n_ensemble_ == 3
-    assert small_data.SMALL_DATA_ENSEMBLE == 3
+    assert auto_settings.SMALL_DATA_ENSEMBLE == 3
     asked = make(linear_shortcut=True, max_epochs=1, n_ensemble=4).fit(X, Y)
     assert len(asked.ensemble_) == 4
     without = make(linear_shortcut=False, max_epochs=1).fit(X, Y)
