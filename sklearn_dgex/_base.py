@@ -27,9 +27,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import GradientNormClipping
 from skorch.helper import predefined_split
 
-from . import _registry, _reliability, persistence
+from . import _registry, persistence
+from ._fit import inputs, memory_guard, transaction
 from ._fit import linear as linear_fit
 from ._fit import settings as auto_settings
+from ._fit import warm_start as warm_starts
 from ._fit.plan import FitPlan, MemberSeeds, Network, Scaling
 from ._fit.target_blocks import split_columns as _split_columns
 from ._fit.target_blocks import split_sizes as _split_sizes
@@ -520,7 +522,7 @@ class _BaseNetRegressor(RegressorMixin, BaseEstimator):
     # Public API
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    @_reliability.fit_transaction
+    @transaction.fit_transaction
     def fit(self, X, y, *, X_val=None, y_val=None):
         """Train the network(s) on landmarks ``X`` and targets ``y``.
 
@@ -554,9 +556,9 @@ default=None
             with glue.torch_threads(plan.settings.n_threads):
                 members, linear, n_train = self._train_members(X, Y, validation, plan, checkpoints)
         except BaseException as exc:
-            if not _reliability.is_out_of_memory(exc):
+            if not memory_guard.is_out_of_memory(exc):
                 raise
-            raise _reliability.explain_out_of_memory(
+            raise memory_guard.explain_out_of_memory(
                 exc,
                 type(self).__name__,
                 lambda: self._memory_report(
@@ -587,13 +589,13 @@ default=None
         settings = self._resolve_settings(X.shape, warm)
         self._check_all_hyperparameters(n_in, n_out)
         networks = self._plan_networks(n_in, n_out, settings)
-        n_parameters = _count_parameters(_reliability.network_on_meta(networks[0]))
+        n_parameters = _count_parameters(memory_guard.network_on_meta(networks[0]))
         threads = auto_settings.resolve_threads(self.n_threads, settings.batch_size, n_parameters)
         settings = dataclasses.replace(settings, n_threads=threads)
         device = resolve_device(self.device)
         scaling = self._scaling_of(X, Y) if not warm else self._fitted_scaling()
         if warm:
-            _reliability.check_warm_start(
+            warm_starts.check_warm_start(
                 type(self).__name__,
                 self.get_params(deep=False),
                 getattr(self, "ensemble_", [self.nets_])[0],
@@ -602,8 +604,8 @@ default=None
                 self._network_parameter,
             )
         # The estimate runs a batch: check batch norm's batches first.
-        _reliability.check_batch_norm_batches(self._batch_norm(), n_samples, settings.batch_size)
-        _reliability.refuse_if_too_large(
+        inputs.check_batch_norm_batches(self._batch_norm(), n_samples, settings.batch_size)
+        memory_guard.refuse_if_too_large(
             type(self).__name__,
             self._memory_report(networks[0], settings.batch_size, device, n_samples, n_out),
         )
@@ -641,7 +643,7 @@ default=None
 
     def _memory_report(self, network, batch_size, device, n_samples, n_out):
         """The memory report of training ``network`` (the widest), beside the float32 data."""
-        return _reliability.memory_report(
+        return memory_guard.memory_report(
             network,
             batch_size,
             self.optimizer,
@@ -700,7 +702,7 @@ default=None
             Predictions in float64, shaped like the ``y`` given to ``fit``.
         """
         check_is_fitted(self)
-        _reliability.check_real_numbers(X, "X")
+        inputs.check_real_numbers(X, "X")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         # One float64 result written chunk by chunk: predicting many rows holds
         # neither a standardised float32 copy of all of X nor float32 copies of
@@ -862,11 +864,11 @@ default=None
     # Validation
     # ------------------------------------------------------------------
     def _validate_training_data(self, X, y, reset):
-        _reliability.check_real_numbers(X, "X")
-        _reliability.check_real_numbers(y, "y")
-        _reliability.check_has_targets(y, "y")
+        inputs.check_real_numbers(X, "X")
+        inputs.check_real_numbers(y, "y")
+        inputs.check_has_targets(y, "y")
         if self.allow_nan_targets:
-            X, y = _reliability.validate_allowing_nan_targets(self, X, y, reset)
+            X, y = inputs.validate_allowing_nan_targets(self, X, y, reset)
         else:
             X, y = validate_data(
                 self,
@@ -877,7 +879,7 @@ default=None
                 dtype=(np.float64, np.float32),
                 reset=reset,
             )
-        _reliability.check_enough_samples(type(self).__name__, len(X))
+        inputs.check_enough_samples(type(self).__name__, len(X))
         target_is_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if target_is_1d else y
         if not np.issubdtype(Y.dtype, np.floating):  # e.g. integer targets
@@ -894,8 +896,8 @@ default=None
             return None
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together; got only one of them.")
-        _reliability.check_real_numbers(X_val, "X_val")
-        _reliability.check_real_numbers(y_val, "y_val")
+        inputs.check_real_numbers(X_val, "X_val")
+        inputs.check_real_numbers(y_val, "y_val")
         try:
             X_val = validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32))
         except ValueError as exc:  # scikit-learn's message says "X"
@@ -1036,7 +1038,7 @@ default=None
         """
         X, Y = train
         settings, device = plan.settings, plan.device
-        _reliability.check_batch_norm_batches(self._batch_norm(), len(X), settings.batch_size)
+        inputs.check_batch_norm_batches(self._batch_norm(), len(X), settings.batch_size)
         X_t = torch.as_tensor(X, device=device)
         X_valid_t = None if valid is None else torch.as_tensor(valid[0], device=device)
         nets = []
@@ -1046,7 +1048,7 @@ default=None
             if plan.warm:
                 net = getattr(self, "ensemble_", [self.nets_])[member][index]
                 fresh = self._build_net(network, settings, seed, device)
-                _reliability.continue_with_settings(net, fresh)
+                warm_starts.continue_with_settings(net, fresh)
             else:
                 net = self._build_net(network, settings, seed, device)
             if shortcut is not None:

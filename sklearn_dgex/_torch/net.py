@@ -23,7 +23,7 @@ Not here: the divergence guard is a callback of
 :mod:`sklearn_dgex._torch.callbacks`, the checkpoints are in
 :mod:`sklearn_dgex._torch.checkpoints`, the loss over observed targets is in
 :mod:`sklearn_dgex._torch.losses`, and the memory check runs before any
-network is built (:func:`sklearn_dgex._reliability.refuse_if_too_large`).
+network is built (:func:`sklearn_dgex._fit.memory_guard.refuse_if_too_large`).
 :func:`optimizer_spec` picks fused or multi-tensor optimizer steps;
 ``InMemoryNet._compiled_module`` holds the network compiled for
 ``compile=True``.

@@ -17,7 +17,7 @@ from sklearn_dgex._torch import net as glue
 
 #: skorch's private methods that InMemoryNet overrides, with the signature it assumes.
 OVERRIDDEN = {"_set_training": "(self, training=True)"}
-#: skorch's private attribute that a warm start updates (sklearn_dgex._reliability).
+#: skorch's private attribute that a warm start updates (sklearn_dgex._fit.warm_start).
 ATTRIBUTES = {"_params_to_validate": set}
 #: skorch's default callbacks, all of which InMemoryNet's ``_default_callbacks`` replace.
 DEFAULT_CALLBACKS = ["epoch_timer", "train_loss", "valid_loss", "print_log"]

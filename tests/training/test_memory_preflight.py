@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_dgex import DGEXRegressor, _reliability
+from sklearn_dgex import DGEXRegressor
+from sklearn_dgex._fit import memory_guard
+from sklearn_dgex._torch import net as glue
 from sklearn_dgex.nn import memory
 
 
@@ -24,9 +26,7 @@ def test_fit_refuses_early_with_the_estimate_and_a_batch_size_that_fits(monkeypa
     assert budget < needed
     monkeypatch.setattr(memory, "available_memory", lambda device: budget)
     built = []
-    monkeypatch.setattr(
-        _reliability.glue.InMemoryNet, "initialize", lambda self: built.append(self)
-    )
+    monkeypatch.setattr(glue.InMemoryNet, "initialize", lambda self: built.append(self))
     with pytest.raises(MemoryError, match=r"would run out of memory.*batch_size=(8|9) would fit"):
         estimator.fit(X, Y)
     assert built == []  # refused before any network was built
@@ -36,7 +36,7 @@ def test_fit_refuses_early_with_the_estimate_and_a_batch_size_that_fits(monkeypa
 def test_fit_that_fits_is_not_refused(monkeypatch):
     X, Y = _data()
     calls = []
-    original = _reliability.refuse_if_too_large
-    monkeypatch.setattr(_reliability, "refuse_if_too_large", lambda *a: calls.append(original(*a)))
+    original = memory_guard.refuse_if_too_large
+    monkeypatch.setattr(memory_guard, "refuse_if_too_large", lambda *a: calls.append(original(*a)))
     DGEXRegressor(arch="dense", width=8, max_epochs=1, device="cpu").fit(X, Y)
     assert len(calls) == 1 and calls[0].total > 0
