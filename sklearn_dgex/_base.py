@@ -1151,10 +1151,10 @@ default=None
         callbacks = [
             # First, so that nothing else sees a diverged epoch.
             ("nonfinite", net_callbacks.NonFiniteGuard(self.on_nonfinite)),
-            ("lr", glue.RecordLearningRate()),
+            ("lr", net_callbacks.RecordLearningRate()),
             (
                 "original_unit_errors",
-                (errors or glue.OriginalUnitErrors)(
+                (errors or net_callbacks.OriginalUnitErrors)(
                     torch.as_tensor(target_scale, dtype=torch.float32)
                 ),
             ),
@@ -1171,14 +1171,14 @@ default=None
         if schedule is not None:
             callbacks.append(("lr_schedule", schedule))
         if settings.early_stopping:
-            stopping = glue.BestWeightsEarlyStopping(
+            stopping = net_callbacks.BestWeightsEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, threshold=self.tol
             )
             callbacks.append(("early_stopping", stopping))
         splits, members = self.n_target_splits, settings.n_ensemble
         label = f"member {member + 1}/{members}  " if members > 1 else ""
         label += f"net {index + 1}/{splits}  " if splits > 1 else ""
-        callbacks.append(("progress", glue.ProgressLine(label)))
+        callbacks.append(("progress", net_callbacks.ProgressLine(label)))
         return callbacks
 
     def _raise_if_interrupted(self, net, epochs_before, epochs):

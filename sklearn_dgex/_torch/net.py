@@ -15,11 +15,11 @@ network and change how skorch trains only by overriding single hooks of
 - ``evaluation_step``: prediction batches are zero-padded to a multiple of
   :data:`PREDICT_ROW_MULTIPLE` rows, which makes every row's prediction
   independent of how the rows were batched (see the function's comment).
-- callbacks: learning-rate record and schedules, validation errors in the
-  targets' original units, early stopping that restores the best weights, and
-  the per-epoch progress line.
+- learning-rate schedules (:func:`lr_schedule_callback`).
 
-Not here: the divergence guard is a callback of
+Not here: the other callbacks (learning-rate record, validation errors in the
+targets' original units, early stopping that restores the best weights, the
+progress line, the divergence guard) are in
 :mod:`sklearn_dgex._torch.callbacks`, the checkpoints are in
 :mod:`sklearn_dgex._torch.checkpoints`, the loss over observed targets is in
 :mod:`sklearn_dgex._torch.losses`, and the memory check runs before any
@@ -31,14 +31,13 @@ network is built (:func:`sklearn_dgex._fit.memory_guard.refuse_if_too_large`).
 
 import contextlib
 import math
-import sys
 import time
 import warnings
 
 import numpy as np
 import torch
 from skorch import NeuralNetRegressor
-from skorch.callbacks import Callback, EarlyStopping, EpochTimer, LRScheduler
+from skorch.callbacks import EpochTimer, LRScheduler
 from skorch.utils import TeeGenerator
 
 # persistence resolves a loaded model's device through this name.
@@ -482,144 +481,3 @@ class InMemoryNet(NeuralNetRegressor):
             seconds = time.perf_counter() - started
             self.history.record("train_time", seconds)
             self.history.record("samples_per_s", n_rows / seconds if seconds > 0 else math.inf)
-
-
-# --------------------------------------------------------------------------
-# Callbacks
-# --------------------------------------------------------------------------
-class RecordLearningRate(Callback):
-    """Write the learning rate used in each epoch to the history as ``lr``."""
-
-    def on_epoch_begin(self, net, **kwargs):
-        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
-
-
-class OriginalUnitErrors(Callback):
-    """Validation MMAE and RMSE in the targets' original units.
-
-    Computed from the predictions of skorch's own validation pass (no second
-    forward pass), with sums kept on the device and read once per epoch.
-    ``target_scale`` holds the per-gene factors that undo target scaling.
-
-    MMAE is the mean over samples of each sample's mean absolute error over genes;
-    since every sample has the same genes, it equals the mean absolute error over
-    all entries. RMSE is the root of the mean squared error over all entries.
-    """
-
-    def __init__(self, target_scale):
-        self.target_scale = target_scale
-
-    def on_train_begin(self, net, **kwargs):
-        self.scale_ = torch.as_tensor(self.target_scale, device=net.device)
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.sums_ = None
-        self.count_ = 0
-
-    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
-        if training:
-            return
-        diff = (y_pred.float() - batch[1]) * self.scale_
-        sums = torch.stack([diff.abs().sum(), diff.square().sum()]).double()
-        self.sums_ = sums if self.sums_ is None else self.sums_ + sums
-        self.count_ += diff.numel()
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.sums_ is None:
-            return
-        abs_sum, sq_sum = self.sums_.tolist()
-        net.history.record("valid_mmae", abs_sum / self.count_)
-        net.history.record("valid_rmse", math.sqrt(sq_sum / self.count_))
-
-
-class BestWeightsEarlyStopping(EarlyStopping):
-    """Early stopping with scikit-learn's semantics, restoring the best weights.
-
-    Training stops after ``patience`` consecutive epochs in which the monitored
-    score did not fall below ``best - threshold`` (as in ``MLPRegressor``); the
-    weights of the last epoch that did are restored at the end (the epoch with
-    the lowest score, up to ``threshold``).
-
-    The weights before the first epoch compete too (their ``valid_loss`` is
-    measured when training begins, when the net has a validation set): a
-    network that starts from a good model, such as the ridge-initialised
-    linear shortcut, ends at least as good as that start on the validation
-    data, with ``best_epoch_`` the epoch before training (0 for a new fit).
-    """
-
-    def __init__(self, monitor="valid_loss", patience=10, threshold=1e-4):
-        super().__init__(
-            monitor=monitor,
-            patience=patience,
-            threshold=threshold,
-            threshold_mode="abs",
-            load_best=True,
-        )
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        self.best_score_ = math.inf
-        self.stopped_ = False
-        initial_score = _validation_loss(net, X, y) if self.monitor == "valid_loss" else None
-        if initial_score is not None:
-            self.best_score_ = initial_score
-            self.best_epoch_ = net.history[-1, "epoch"] if len(net.history) else 0
-            self.best_model_weights_ = _cloned_state(net.module_)
-
-    def on_epoch_end(self, net, **kwargs):
-        score = net.history[-1, self.monitor]
-        # An epoch counts as better, for patience and for the weights kept alike,
-        # only when it beats the best by more than the threshold: improvements
-        # within the noise of a small validation set keep the earlier weights
-        # (the initial ones, such as the ridge shortcut, included).
-        improved = score < self.best_score_ - self.threshold
-        self.misses_ = 0 if improved else self.misses_ + 1
-        if improved:
-            self.best_score_ = score
-            self.best_epoch_ = net.history[-1, "epoch"]
-            self.best_model_weights_ = _cloned_state(net.module_)
-        if self.misses_ >= self.patience:
-            self.stopped_ = True
-            # skorch's way to end fit_loop early; NeuralNet.partial_fit catches it.
-            raise KeyboardInterrupt
-
-    def on_train_end(self, net, **kwargs):
-        if self.best_model_weights_ is not None:
-            net.module_.load_state_dict(self.best_model_weights_)
-
-
-def _cloned_state(module):
-    return {name: value.detach().clone() for name, value in module.state_dict().items()}
-
-
-def _validation_loss(net, X, y):
-    """``valid_loss`` of the net's current weights, as an epoch computes it; None without one."""
-    _, dataset_valid = net.get_split_datasets(X, y)
-    if dataset_valid is None:
-        return None
-    loss_sum = torch.zeros((), dtype=torch.float64, device=net.device)
-    n_rows = 0
-    for batch in net.get_iterator(dataset_valid, training=False):
-        loss_sum += net.validation_step(batch)["loss"] * len(batch[0])
-        n_rows += len(batch[0])
-    return loss_sum.item() / max(n_rows, 1)
-
-
-class ProgressLine(Callback):
-    """Print one line per epoch when the net's ``verbose`` is set."""
-
-    def __init__(self, label=""):
-        self.label = label
-
-    def on_epoch_end(self, net, **kwargs):
-        if not net.verbose:
-            return
-        row = net.history[-1]
-        parts = [f"{self.label}epoch {row['epoch']:>4d}/{net.max_epochs}"]
-        for key in ("train_loss", "valid_loss", "valid_mmae", "valid_rmse"):
-            if key in row:
-                parts.append(f"{key} {row[key]:.5f}")
-        parts.append(f"lr {row['lr']:.2e}")
-        parts.append(f"{row['dur']:.2f}s")
-        parts.append(f"{row['samples_per_s']:,.0f} samples/s")
-        print("  ".join(parts), file=sys.stdout, flush=True)

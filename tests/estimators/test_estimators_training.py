@@ -6,6 +6,7 @@ import torch
 from _helpers import tiny_estimators
 
 from sklearn_dgex import DGEXRegressor, FlexibleMLPRegressor
+from sklearn_dgex._torch import callbacks as net_callbacks
 from sklearn_dgex._torch import net as glue
 from sklearn_dgex.datasets import make_expression
 from sklearn_dgex.metrics import epochs_to_threshold, mmae, rmse
@@ -162,7 +163,7 @@ def test_keyboard_interrupt_reaches_the_caller(expression, monkeypatch):
         if len(net.history) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(glue.RecordLearningRate, "on_epoch_end", interrupt, raising=False)
+    monkeypatch.setattr(net_callbacks.RecordLearningRate, "on_epoch_end", interrupt, raising=False)
     with pytest.raises(KeyboardInterrupt):
         tiny_dgex(max_epochs=5).fit(X, Y)
 
