@@ -47,6 +47,18 @@ def _check_errors(values, name):
     return array
 
 
+def _check_paired_errors(err_a, err_b):
+    """Both models' per-sample errors, checked, as float64 arrays of the same samples."""
+    err_a = _check_errors(err_a, "err_a")
+    err_b = _check_errors(err_b, "err_b")
+    if err_a.shape != err_b.shape:
+        raise ValueError(
+            "err_a and err_b must hold the errors of the same samples; got "
+            f"{err_a.size} and {err_b.size} values."
+        )
+    return err_a, err_b
+
+
 # --------------------------------------------------------------------------
 # Paired Wilcoxon signed-rank test
 # --------------------------------------------------------------------------
@@ -172,13 +184,7 @@ def paired_wilcoxon(err_a, err_b, *, alternative="two-sided"):
     """
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}; got {alternative!r}.")
-    err_a = _check_errors(err_a, "err_a")
-    err_b = _check_errors(err_b, "err_b")
-    if err_a.shape != err_b.shape:
-        raise ValueError(
-            "err_a and err_b must hold the errors of the same samples; got "
-            f"{err_a.size} and {err_b.size} values."
-        )
+    err_a, err_b = _check_paired_errors(err_a, err_b)
     differences = err_a - err_b
     r_plus, r_minus = _signed_rank_sums(differences)
     if r_plus + r_minus == 0:
@@ -329,13 +335,7 @@ def paired_ttest(err_a, err_b, *, alternative="two-sided"):
     >>> result.better, result.pvalue < 1e-6, result.df
     ('a', True, 999)
     """
-    err_a = _check_errors(err_a, "err_a")
-    err_b = _check_errors(err_b, "err_b")
-    if err_a.shape != err_b.shape:
-        raise ValueError(
-            "err_a and err_b must hold the errors of the same samples; got "
-            f"{err_a.size} and {err_b.size} values."
-        )
+    err_a, err_b = _check_paired_errors(err_a, err_b)
     if err_a.size < 2:
         raise ValueError("A paired t-test needs at least two samples; got 1.")
     differences = err_a - err_b
